@@ -1,0 +1,99 @@
+"""Softmax-expectation decode of bin logits into angles and their uncertainty (DESIGN 1).
+
+``angle = sum_i p_i c_i`` with ``p = softmax(logits)``; ``std = sqrt(sum_i p_i (c_i - angle)^2)``.
+The compiled ``gldpose_sdk._decode`` extension is used when it was built; otherwise numpy.
+Both subtract the row maximum, so logits of magnitude 1e4 decode without overflow.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from gldpose_sdk.errors import InputError
+
+_LOG = logging.getLogger(__name__)
+
+try:  # the one sanctioned optional import outside a backend (STYLE a)
+    from gldpose_sdk import _decode as _compiled
+except ImportError:  # extension not built: numpy fallback
+    _compiled = None
+
+_announced = False
+
+
+def decode_implementation() -> str:
+    """Name of the decode in use: ``"compiled"`` (C++ extension) or ``"numpy"``."""
+    return "compiled" if _compiled is not None else "numpy"
+
+
+def _announce() -> None:
+    global _announced
+    if not _announced:
+        _announced = True
+        _LOG.info("gldpose decode: using the %s implementation", decode_implementation())
+
+
+def check_logits(logits: np.ndarray, centres_deg: np.ndarray) -> None:
+    """Validate logits ``[N, A, B]`` against bin centres ``[B]``; raise InputError if wrong."""
+    if not isinstance(logits, np.ndarray):
+        raise InputError(f"logits must be a numpy array, got {type(logits).__name__}")
+    if logits.ndim != 3:
+        raise InputError(f"logits must have shape [N, angles, bins], got shape {logits.shape}")
+    if logits.dtype not in (np.float32, np.float16, np.float64):
+        raise InputError(f"logits must be float16/float32/float64, got {logits.dtype}")
+    centres = np.asarray(centres_deg)
+    if centres.ndim != 1 or centres.shape[0] != logits.shape[2]:
+        raise InputError(
+            f"logits have {logits.shape[2]} bins but the manifest gives {centres.shape} centres")
+    if not np.all(np.isfinite(logits)):
+        raise InputError("logits contain NaN or Inf: the network output is not usable")
+
+
+def decode_logits_numpy(
+    logits: np.ndarray, centres_deg: np.ndarray, return_probs: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Reference numpy decode (float64 inside).
+
+    Args:
+        logits: ``[N, A, B]`` float16/32/64.
+        centres_deg: ``[B]`` bin centres in degrees.
+        return_probs: also return the probabilities ``[N, A, B]`` float32.
+
+    Returns:
+        ``(angles_deg [N, A] float32, std_deg [N, A] float32[, probs])``.
+
+    Raises:
+        InputError: wrong rank, dtype, bin count, or non-finite values.
+    """
+    check_logits(logits, centres_deg)
+    z = logits.astype(np.float64)
+    z -= z.max(axis=2, keepdims=True)
+    e = np.exp(z)
+    p = e / e.sum(axis=2, keepdims=True)
+    c = np.asarray(centres_deg, dtype=np.float64)
+    mean = p @ c
+    var = np.einsum("nab,nab->na", p, (c[None, None, :] - mean[..., None]) ** 2)
+    out = (mean.astype(np.float32), np.sqrt(np.maximum(var, 0.0)).astype(np.float32))
+    return out + (p.astype(np.float32),) if return_probs else out
+
+
+def decode_logits(
+    logits: np.ndarray, centres_deg: np.ndarray, return_probs: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Decode logits ``[N, A, B]`` into angles and std ``[N, A]`` (degrees, float32).
+
+    Uses the compiled extension when available (same contract as :func:`decode_logits_numpy`).
+
+    Raises:
+        InputError: wrong rank, dtype, bin count, or NaN/Inf in the logits.
+    """
+    _announce()
+    if _compiled is None or logits.dtype == np.float64:
+        return decode_logits_numpy(logits, centres_deg, return_probs)
+    check_logits(logits, centres_deg)
+    centres = np.ascontiguousarray(centres_deg, dtype=np.float32)
+    try:
+        return tuple(_compiled.decode(logits, centres, return_probs))
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc

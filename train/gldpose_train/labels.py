@@ -1,0 +1,53 @@
+"""Gaussian label distributions over angle bins (DESIGN 2).
+
+``gaussian`` (default): a normalised Gaussian of ``sigma`` bins around the continuous bin position
+``u = (angle - offset) / width``. ``paper_eq1``: the paper's Eq. (1) as printed, a softmax over
+``exp(-(l - alpha)^2 / (2 sigma^2)) / sigma``, which is nearly flat; kept for the ablation.
+"""
+from __future__ import annotations
+
+import torch
+
+from gldpose_sdk.manifest import BinSpec
+
+LABEL_FORMS = ("gaussian", "paper_eq1")
+
+
+def bin_position(angles_deg: torch.Tensor, bins: BinSpec) -> torch.Tensor:
+    """Continuous position of each angle in bin units (bin i's centre is at i)."""
+    return (angles_deg - bins.offset_deg) / bins.width_deg
+
+
+def hard_bin(angles_deg: torch.Tensor, bins: BinSpec) -> torch.Tensor:
+    """Index of the bin containing each angle, clamped to ``[0, count-1]`` (int64)."""
+    idx = torch.floor((angles_deg - bins.low_deg) / bins.width_deg).long()
+    return idx.clamp_(0, bins.count - 1)
+
+
+def gld_targets(
+    angles_deg: torch.Tensor,
+    bins: BinSpec,
+    sigma_bins: float = 4.0,
+    form: str = "gaussian",
+    binned_centre: bool = False,
+) -> torch.Tensor:
+    """Target distributions ``[..., bins]`` (float32, each summing to 1) for angles ``[...]``.
+
+    Args:
+        angles_deg: ground-truth angles in degrees, any shape.
+        bins: the bin layout.
+        sigma_bins: the Gaussian's standard deviation in bins (paper: 4).
+        form: ``"gaussian"`` or ``"paper_eq1"``.
+        binned_centre: centre on the hard bin index (the paper's alpha) instead of ``u``.
+    """
+    if form not in LABEL_FORMS:
+        raise ValueError(f"unknown label form {form!r}; choose one of {LABEL_FORMS}")
+    if sigma_bins <= 0:
+        raise ValueError(f"sigma_bins must be > 0, got {sigma_bins}")
+    angles = angles_deg.float()
+    centre = hard_bin(angles, bins).float() if binned_centre else bin_position(angles, bins)
+    grid = torch.arange(bins.count, dtype=torch.float32, device=angles.device)
+    sq = (grid - centre.unsqueeze(-1)) ** 2
+    if form == "gaussian":
+        return torch.softmax(-sq / (2 * sigma_bins**2), dim=-1)
+    return torch.softmax(torch.exp(-sq / (2 * sigma_bins**2)) / sigma_bins, dim=-1)
