@@ -40,7 +40,7 @@ class AugmentConfig:
     """Training augmentation: probabilities and ranges (defaults follow Hopenet's training)."""
 
     margin_k_range: tuple[float, float] = (0.2, 0.4)   # Hopenet margin k ~ U[lo, hi), box sets only
-    resize_ratio: float = 240.0 / 224.0                 # shorter side -> round(S * ratio), then crop S
+    resize_ratio: float = 240.0 / 224.0                 # short side -> round(S * ratio), crop S
     flip_prob: float = 0.5                              # horizontal flip; negates yaw and roll
     blur_prob: float = 0.05                             # Gaussian blur
     blur_sigma_px: tuple[float, float] = (0.5, 1.5)     # blur sigma range, pixels of the S x S crop
@@ -52,7 +52,7 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         lo, hi = self.margin_k_range
         if not 0 <= lo <= hi:
-            raise ValueError(f"margin_k_range must satisfy 0 <= lo <= hi, got {self.margin_k_range}")
+            raise ValueError(f"margin_k_range needs 0 <= lo <= hi, got {self.margin_k_range}")
         if self.resize_ratio < 1:
             raise ValueError(f"resize_ratio must be >= 1, got {self.resize_ratio}")
         for name in ("flip_prob", "blur_prob", "jitter_prob"):

@@ -94,6 +94,7 @@ class PoseDataset(Dataset):
     """
 
     random_margin: bool = True
+    _per_process: tuple[str, ...] = ()     # attributes opened per process, never pickled
 
     def __init__(self, root: str | Path, *, train: bool, input_size_px: int,
                  options: DatasetOptions) -> None:
@@ -174,6 +175,14 @@ class PoseDataset(Dataset):
             self._rng = np.random.default_rng([self.options.seed, torch.initial_seed() % 2**63])
             self._open()
         return self._rng
+
+    def __getstate__(self) -> dict:
+        """Pickle for DataLoader workers without per-process handles or buffers."""
+        state = self.__dict__.copy()
+        state["_pid"], state["_rng"] = -1, None
+        for key in self._per_process:
+            state[key] = None
+        return state
 
     def _open(self) -> None:
         """Open per-process handles (files, archives); called once per process."""

@@ -29,7 +29,7 @@ def read_pose_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one annotation file.
 
     Returns:
-        float64 ``[3]`` yaw, pitch, roll in degrees, and float64 ``[2, K]`` landmarks (x row, y row).
+        float64 ``[3]`` yaw, pitch, roll in degrees; float64 ``[2, K]`` landmarks (x row, y row).
 
     Raises:
         TrainError: unreadable file or missing ``Pose_Para``/``pt2d``.
