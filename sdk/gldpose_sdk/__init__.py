@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from gldpose_sdk.errors import (
     BackendRuntimeError,
     BackendUnavailableError,
@@ -12,8 +14,22 @@ from gldpose_sdk.errors import (
     ManifestMismatchError,
     ModelFileError,
 )
+from gldpose_sdk.pose import Pose
+
+if TYPE_CHECKING:
+    from gldpose_sdk.estimator import PoseEstimator
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # PoseEstimator pulls in the backend registry and OpenCV video code: load it on first use.
+    if name == "PoseEstimator":
+        from gldpose_sdk.estimator import PoseEstimator
+
+        return PoseEstimator
+    raise AttributeError(f"module 'gldpose_sdk' has no attribute {name!r}")
+
 
 __all__ = [
     "BackendRuntimeError",
@@ -22,5 +38,7 @@ __all__ = [
     "InputError",
     "ManifestMismatchError",
     "ModelFileError",
+    "Pose",
+    "PoseEstimator",
     "__version__",
 ]

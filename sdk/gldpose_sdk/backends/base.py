@@ -1,0 +1,199 @@
+"""The backend interface (STYLE b): input and output checks written once, runtimes plug in.
+
+A backend takes a normalised float32 NCHW batch and returns raw logits ``[N, 3, bins]`` in yaw,
+pitch, roll order. It does no preprocessing, no decode and no fallback.
+"""
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from gldpose_sdk.config import BackendOptions
+from gldpose_sdk.errors import (
+    BackendRuntimeError,
+    GldposeError,
+    InputError,
+    ManifestMismatchError,
+)
+from gldpose_sdk.manifest import ANGLE_NAMES, Artefact, Manifest
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a loaded backend actually uses (not what was asked for).
+
+    Attributes:
+        name: registry name (``"openvino"``, ``"onnxruntime"``, ...).
+        runtime_version: version of the runtime package.
+        device: device(s) really executing (ORT providers applied, OpenVINO execution devices,
+            the CUDA GPU name).
+        precision: arithmetic precision in use (``"fp32"``, ``"bf16"``, ``"fp16"``).
+        artefact_path: the model file loaded.
+        artefact_sha256: its sha256, as checked against the manifest.
+        max_batch: largest batch passed to the runtime at once.
+    """
+
+    name: str
+    runtime_version: str
+    device: str
+    precision: str
+    artefact_path: str
+    artefact_sha256: str
+    max_batch: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        return asdict(self)
+
+
+class Backend(ABC):
+    """Base of every inference backend; subclasses implement :meth:`load` and :meth:`_run`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, manifest: Manifest, artefact: Artefact, artefact_path: Path,
+                 options: BackendOptions, *, runtime_version: str, device: str,
+                 precision: str, max_batch: int | None = None) -> None:
+        self.manifest = manifest
+        self.options = options
+        self._size_px = manifest.input.size_px
+        self._bins = manifest.bins.count
+        self._max_batch = max(1, min(options.max_batch, max_batch or options.max_batch))
+        self._info = BackendInfo(self.name, runtime_version, device, precision,
+                                 str(artefact_path), artefact.sha256, self._max_batch)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    @abstractmethod
+    def load(cls, model_dir: Path, manifest: Manifest, options: BackendOptions) -> "Backend":
+        """Import the runtime, verify the artefact (sha256, compatibility), return a ready backend.
+
+        Raises:
+            BackendUnavailableError: the runtime or the requested device is missing.
+            ModelFileError: the artefact is missing or unreadable.
+            ManifestMismatchError: hash, input size, bins or engine build do not match.
+        """
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Run one checked batch ``[n <= max_batch, 3, S, S]``; return logits ``[n, 3, bins]``."""
+
+    def _close(self) -> None:
+        """Release runtime resources (override when there are any)."""
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a normalised batch.
+
+        Args:
+            batch: float32, C-contiguous ``[N, 3, S, S]`` with S the manifest's input size.
+
+        Returns:
+            float32 logits ``[N, 3, bins]`` (yaw, pitch, roll), all finite.
+
+        Raises:
+            InputError: wrong type, dtype, layout or shape, or an empty batch.
+            BackendRuntimeError: the runtime failed, returned a wrong shape or NaN/Inf.
+        """
+        self._check_input(batch)
+        outputs = []
+        with self._lock:
+            if self._closed:
+                raise BackendRuntimeError(f"{self.name} backend is closed; create a new one")
+            for start in range(0, batch.shape[0], self._max_batch):
+                chunk = batch[start:start + self._max_batch]
+                try:
+                    out = self._run(chunk)
+                except GldposeError:
+                    raise
+                except Exception as exc:  # runtimes raise their own exception types
+                    raise BackendRuntimeError(
+                        f"{self.name} failed on a batch of {chunk.shape[0]}: {exc}") from exc
+                outputs.append(self._check_output(out, chunk.shape[0]))
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+    def _check_input(self, batch: np.ndarray) -> None:
+        s = self._size_px
+        if not isinstance(batch, np.ndarray):
+            raise InputError(f"batch must be a numpy array, got {type(batch).__name__}")
+        if batch.dtype != np.float32:
+            raise InputError(f"batch must be float32, got {batch.dtype}")
+        if batch.ndim != 4 or batch.shape[1:] != (3, s, s):
+            raise InputError(f"batch must have shape [N, 3, {s}, {s}] (normalised NCHW), "
+                             f"got {batch.shape}")
+        if batch.shape[0] == 0:
+            raise InputError("batch is empty (N = 0)")
+        if not batch.flags.c_contiguous:
+            raise InputError("batch must be C-contiguous (use np.ascontiguousarray)")
+
+    def _check_output(self, out: Any, n: int) -> np.ndarray:
+        expected = (n, len(ANGLE_NAMES), self._bins)
+        out = np.asarray(out)
+        if out.shape != expected:
+            raise BackendRuntimeError(f"{self.name} returned shape {out.shape}, expected "
+                                      f"{expected}: the artefact does not match the manifest")
+        out = out.astype(np.float32, copy=False)
+        if not np.all(np.isfinite(out)):
+            raise BackendRuntimeError(f"{self.name} returned NaN or Inf logits; with fp16 this "
+                                      "means overflow: try an fp32 artefact or precision")
+        return out
+
+    def describe(self) -> BackendInfo:
+        """What this backend actually runs: runtime version, device, precision, artefact."""
+        return self._info
+
+    @property
+    def max_batch(self) -> int:
+        """Largest batch handed to the runtime at once."""
+        return self._max_batch
+
+    @property
+    def is_closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    def close(self) -> None:
+        """Release the runtime; calling it again does nothing."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._close()
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def pick_artefact(manifest: Manifest, fmt: str, precision: str = "fp32") -> Artefact:
+    """The artefact of ``fmt`` in ``precision`` when listed, else the first one of that format.
+
+    Raises:
+        ModelFileError: the manifest lists no artefact of ``fmt``.
+    """
+    return manifest.find(fmt, precision) if manifest.has(fmt, precision) else manifest.find(fmt)
+
+
+def check_model_fits(manifest: Manifest, input_shape: tuple[Any, ...],
+                     output_shape: tuple[Any, ...], where: str) -> None:
+    """Compare an artefact's I/O shapes (ints, or None/str for dynamic axes) with the manifest.
+
+    Raises:
+        ManifestMismatchError: input size or bin count differ.
+    """
+    s = manifest.input.size_px
+    want_in = (None, 3, s, s)
+    want_out = (None, len(ANGLE_NAMES), manifest.bins.count)
+    for got, want, what in ((input_shape, want_in, "input"), (output_shape, want_out, "output")):
+        fixed = [(g, w) for g, w in zip(got, want) if isinstance(g, int) and g > 0 and w]
+        if len(got) != len(want) or any(g != w for g, w in fixed):
+            raise ManifestMismatchError(
+                f"{where} has {what} shape {tuple(got)}, the manifest expects "
+                f"{tuple('N' if w is None else w for w in want)}; the artefact belongs to "
+                "another model or export: re-export it")

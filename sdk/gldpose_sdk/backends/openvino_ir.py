@@ -1,0 +1,86 @@
+"""OpenVINO backend: the IR artefact on the CPU (or an Intel GPU), precision set by option."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openvino as ov
+
+from gldpose_sdk.backends.base import Backend, check_model_fits, pick_artefact
+from gldpose_sdk.config import BackendOptions, parse_device
+from gldpose_sdk.engine_compat import verify_openvino_files
+from gldpose_sdk.errors import BackendUnavailableError, ModelFileError
+from gldpose_sdk.manifest import Manifest
+
+# OpenVINO element type names -> the precision names of the manifest
+_PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
+
+
+def _ov_device(device: str, available: list[str]) -> str:
+    """Map an SDK device to an OpenVINO device name, or raise BackendUnavailableError."""
+    kind, index = parse_device(device)
+    if kind in ("auto", "cpu"):
+        return "CPU"
+    if kind == "cuda":
+        raise BackendUnavailableError(
+            "OpenVINO does not run on NVIDIA CUDA devices; use device='cpu' (or an Intel 'gpu')",
+            reason="OpenVINO has no CUDA device")
+    name = "GPU" if index == 0 and "GPU" in available else f"GPU.{index}"
+    if name not in available:
+        raise BackendUnavailableError(f"OpenVINO sees no {name} (available: {available})",
+                                      reason=f"no OpenVINO {name} device")
+    return name
+
+
+def _compile_config(options: BackendOptions) -> dict[str, Any]:
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    if options.openvino_precision != "default":
+        config["INFERENCE_PRECISION_HINT"] = options.openvino_precision
+    if options.num_threads:
+        config["INFERENCE_NUM_THREADS"] = options.num_threads
+    return config
+
+
+class OpenVINOBackend(Backend):
+    """Runs ``openvino/<precision>/model.xml`` with one infer request behind the base lock."""
+
+    name = "openvino"
+
+    def __init__(self, compiled: ov.CompiledModel, **common: Any) -> None:
+        super().__init__(**common)
+        self._compiled = compiled
+        self._request = compiled.create_infer_request()
+
+    @classmethod
+    def load(cls, model_dir: Path, manifest: Manifest,
+             options: BackendOptions) -> "OpenVINOBackend":
+        """Read and compile the IR; see :meth:`Backend.load`."""
+        artefact = pick_artefact(manifest, "openvino")
+        xml_path, _ = verify_openvino_files(model_dir, artefact)  # .xml and .bin sha256
+        core = ov.Core()
+        device = _ov_device(options.device, core.available_devices)
+        try:
+            model = core.read_model(str(xml_path))
+        except RuntimeError as exc:
+            raise ModelFileError(f"OpenVINO cannot read {xml_path}: {exc}") from exc
+        check_model_fits(manifest, _shape(model.input().get_partial_shape()),
+                         _shape(model.output().get_partial_shape()), str(xml_path))
+        compiled = core.compile_model(model, device, _compile_config(options))
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        executing = ", ".join(compiled.get_property("EXECUTION_DEVICES"))
+        return cls(compiled, manifest=manifest, artefact=artefact, artefact_path=xml_path,
+                   options=options, runtime_version=ov.get_version(), device=executing,
+                   precision=_PRECISION_NAMES.get(hint, hint))
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        self._request.infer({0: batch})
+        return self._request.get_output_tensor(0).data.copy()
+
+    def _close(self) -> None:
+        self._request = None
+        self._compiled = None  # type: ignore[assignment]
+
+
+def _shape(partial: ov.PartialShape) -> tuple[int | None, ...]:
+    return tuple(d.get_length() if d.is_static else None for d in partial)
