@@ -1,0 +1,247 @@
+"""Parity of exported artefacts against the PyTorch model that produced them.
+
+Every artefact in a model folder runs on the same inputs as PyTorch FP32 (random normalised
+tensors and real-looking synthetic crops); logits are decoded with the manifest's bins and the
+max and mean |delta| of yaw, pitch and roll (degrees) are reported. FP32 runs must stay within
+``FP32_TOL_DEG``, FP16 runs within ``FP16_TOL_DEG``; bf16 (OpenVINO's default on CPUs with
+AVX512_BF16) and INT8 runs are reported, not gated. The runtimes are driven directly here, not
+through the SDK's backends, so a backend bug cannot hide an export bug.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from gldpose_export import ExportError, ParityError
+from gldpose_sdk.decode import decode_logits
+from gldpose_sdk.engine_compat import check_engine_compat, engine_identity, verify_openvino_files
+from gldpose_sdk.manifest import ANGLE_NAMES, Artefact, InputSpec, Manifest, verify_artefact
+from gldpose_sdk.model import load_model
+from gldpose_sdk.preprocess import normalise, read_image_bgr, resize_centre_crop
+
+_LOG = logging.getLogger(__name__)
+
+FP32_TOL_DEG = 0.05
+FP16_TOL_DEG = 0.5
+TOLERANCES_DEG: dict[str, float] = {"fp16": FP16_TOL_DEG, "fp32": FP32_TOL_DEG}
+
+
+@dataclass(frozen=True)
+class RuntimeRun:
+    """Angles ``[N, 3]`` (deg) one runtime computed for one artefact, or why it was skipped."""
+
+    runtime: str
+    precision: str
+    angles_deg: np.ndarray | None = None
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
+class ParityRow:
+    """One artefact under one runtime setting vs PyTorch FP32: |delta| per angle, degrees."""
+
+    artefact: str
+    runtime: str
+    precision: str
+    max_deg: tuple[float, float, float] = (float("nan"),) * 3
+    mean_deg: tuple[float, float, float] = (float("nan"),) * 3
+    tolerance_deg: float | None = None
+    skipped: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when skipped, report-only, or within tolerance."""
+        return bool(self.skipped) or self.tolerance_deg is None or \
+            max(self.max_deg) <= self.tolerance_deg
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """All rows of one verification, with the inputs' description."""
+
+    model_dir: str
+    n_inputs: int
+    rows: tuple[ParityRow, ...]
+
+    @property
+    def failures(self) -> tuple[ParityRow, ...]:
+        """Rows over their tolerance."""
+        return tuple(r for r in self.rows if not r.passed)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict: model_dir, n_inputs, rows (each with ``passed``)."""
+        return {"model_dir": self.model_dir, "n_inputs": self.n_inputs,
+                "rows": [dict(asdict(r), passed=r.passed) for r in self.rows]}
+
+    def table(self) -> str:
+        """Plain-text table: one line per row, max / mean |delta| yaw pitch roll in degrees."""
+        head = (f"{'artefact':<24} {'runtime':<34} {'prec':<5} "
+                + " ".join(f"max_{a:<6}" for a in ANGLE_NAMES) + " "
+                + " ".join(f"mean_{a:<5}" for a in ANGLE_NAMES) + "  tol    status")
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            if r.skipped:
+                lines.append(f"{r.artefact:<24} {r.runtime:<34} {r.precision:<5} "
+                             f"skipped: {r.skipped}")
+                continue
+            tol = "report" if r.tolerance_deg is None else f"{r.tolerance_deg:.2f}"
+            lines.append(f"{r.artefact:<24} {r.runtime:<34} {r.precision:<5} "
+                         + " ".join(f"{v:10.4f}" for v in r.max_deg) + " "
+                         + " ".join(f"{v:10.4f}" for v in r.mean_deg)
+                         + f"  {tol:<6} {'ok' if r.passed else 'FAIL'}")
+        return "\n".join(lines)
+
+
+def make_inputs(spec: InputSpec, n_random: int = 8, n_crops: int = 8, seed: int = 0,
+                images: Sequence[Path] = ()) -> np.ndarray:
+    """Verification inputs: float32 NCHW ``[N, 3, S, S]``, normalised per ``spec``.
+
+    ``n_random`` standard-normal tensors, ``n_crops`` real-looking crops (smooth colour fields
+    with a face-like ellipse and mild noise), and any ``images`` (files) as face crops.
+    """
+    rng = np.random.default_rng(seed)
+    size = spec.size_px
+    parts = [rng.standard_normal((n_random, 3, size, size)).astype(np.float32)]
+    crops = [synthetic_crop(rng, size) for _ in range(n_crops)]
+    crops += [cv2.cvtColor(resize_centre_crop(read_image_bgr(p), size), cv2.COLOR_BGR2RGB)
+              for p in images]
+    if crops:
+        parts.append(normalise(np.stack(crops), spec))
+    return np.ascontiguousarray(np.concatenate(parts))
+
+
+def synthetic_crop(rng: np.random.Generator, size_px: int) -> np.ndarray:
+    """One RGB uint8 ``[S, S, 3]`` crop: smoothed noise background, a shaded ellipse, noise."""
+    low = rng.uniform(0, 255, (6, 6, 3)).astype(np.float32)
+    image = cv2.resize(low, (size_px, size_px), interpolation=cv2.INTER_CUBIC)
+    centre = tuple(int(v) for v in rng.uniform(0.35, 0.65, 2) * size_px)
+    axes = (int(size_px * rng.uniform(0.2, 0.3)), int(size_px * rng.uniform(0.28, 0.4)))
+    skin = tuple(float(v) for v in rng.uniform([150, 100, 80], [240, 190, 160]))
+    cv2.ellipse(image, centre, axes, float(rng.uniform(-40, 40)), 0, 360, skin, -1)
+    image = cv2.GaussianBlur(image, (0, 0), sigmaX=max(size_px / 64, 0.5))
+    image += rng.normal(0, 4, image.shape).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def verify_model_dir(model_dir: str | Path, *, n_random: int = 8, n_crops: int = 8,
+                     seed: int = 0, images: Sequence[Path] = (),
+                     raise_on_failure: bool = True) -> ParityReport:
+    """Run PyTorch and every exported artefact of ``model_dir`` on the same inputs; compare.
+
+    Each artefact's sha256 is checked first. Results are logged as a table.
+
+    Returns:
+        The :class:`ParityReport` (``.table()``, ``.to_dict()``).
+
+    Raises:
+        ManifestMismatchError: an artefact's file does not match its manifest hash.
+        ParityError: an FP32 or FP16 run exceeds its tolerance (when ``raise_on_failure``).
+    """
+    model_dir = Path(model_dir)
+    model, manifest = load_model(model_dir)
+    inputs = make_inputs(manifest.input, n_random, n_crops, seed, images)
+    with torch.no_grad():
+        reference = decode_logits(model(torch.from_numpy(inputs)).numpy(),
+                                  manifest.bins.centres_deg())[0]
+    rows = []
+    for art in manifest.artefacts:
+        if art.format == "safetensors":
+            continue
+        for run in _runner(art.format)(model_dir, art, manifest, inputs):
+            rows.append(_row(art, run, reference))
+    report = ParityReport(str(model_dir), len(inputs), tuple(rows))
+    _LOG.info("parity vs PyTorch FP32 on %d inputs (|delta| deg):\n%s", len(inputs),
+              report.table())
+    if raise_on_failure and report.failures:
+        worst = ", ".join(f"{r.artefact} ({r.runtime}, {r.precision}): max "
+                          f"{max(r.max_deg):.4f} deg > {r.tolerance_deg} deg"
+                          for r in report.failures)
+        raise ParityError(f"exported artefacts differ from PyTorch beyond tolerance: {worst}")
+    return report
+
+
+def _row(art: Artefact, run: RuntimeRun, reference: np.ndarray) -> ParityRow:
+    if run.skipped or run.angles_deg is None:
+        return ParityRow(art.path, run.runtime, run.precision, skipped=run.skipped or "no output")
+    delta = np.abs(run.angles_deg.astype(np.float64) - reference)
+    return ParityRow(art.path, run.runtime, run.precision,
+                     tuple(float(v) for v in delta.max(axis=0)),
+                     tuple(float(v) for v in delta.mean(axis=0)),
+                     TOLERANCES_DEG.get(run.precision))
+
+
+def _angles(outputs: dict[str, np.ndarray], art: Artefact, manifest: Manifest) -> np.ndarray:
+    if art.output == "angles":
+        return np.asarray(outputs["angles"], dtype=np.float32)
+    logits = np.asarray(outputs["logits"], dtype=np.float32)
+    return decode_logits(logits, manifest.bins.centres_deg())[0]
+
+
+def _run_onnx(model_dir: Path, art: Artefact, manifest: Manifest,
+              inputs: np.ndarray) -> list[RuntimeRun]:
+    path = verify_artefact(model_dir, art)
+    ort = importlib.import_module("onnxruntime")  # verify needs it only for ONNX artefacts
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(names, {session.get_inputs()[0].name: inputs})
+    runtime = f"onnxruntime {ort.__version__} CPU"
+    return [RuntimeRun(runtime, art.precision, _angles(dict(zip(names, values)), art, manifest))]
+
+
+def _run_openvino(model_dir: Path, art: Artefact, manifest: Manifest,
+                  inputs: np.ndarray) -> list[RuntimeRun]:
+    xml_path, _ = verify_openvino_files(model_dir, art)
+    ov = importlib.import_module("openvino")
+    core = ov.Core()
+    runs = []
+    for label, config in (("f32 hint", {"INFERENCE_PRECISION_HINT": "f32"}), ("default hint", {})):
+        compiled = core.compile_model(str(xml_path), "CPU", config)
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # f32, bf16
+        precision = {"bf16": "bf16", "f16": "fp16"}.get(hint, "fp32")
+        result = compiled(inputs)
+        outputs = {o.get_any_name(): np.asarray(result[o]) for o in compiled.outputs}
+        runs.append(RuntimeRun(f"openvino CPU {label} ({hint})",
+                               _weakest(precision, art.precision),
+                               _angles(outputs, art, manifest)))
+    return runs
+
+
+def _weakest(run_precision: str, weight_precision: str) -> str:
+    # fp16 weights inferred in f32 are still only fp16-accurate; bf16 compute is coarser still.
+    order = ("fp32", "fp16", "bf16", "int8")
+    return max(run_precision, weight_precision, key=order.index)
+
+
+def _run_tensorrt(model_dir: Path, art: Artefact, manifest: Manifest,
+                  inputs: np.ndarray) -> list[RuntimeRun]:
+    path = verify_artefact(model_dir, art)
+    from gldpose_export.formats import to_tensorrt
+
+    try:
+        check_engine_compat(engine_identity(art), to_tensorrt.current_identity(), art.path)
+        runner = to_tensorrt.EngineRunner(path)
+    except ExportError as exc:  # tensorrt or CUDA missing here: report, do not fail
+        return [RuntimeRun("tensorrt", art.precision, skipped=str(exc).split(":")[0])]
+    outputs = runner(inputs)
+    return [RuntimeRun(f"tensorrt {art.runtime_version}", art.precision,
+                       _angles(outputs, art, manifest))]
+
+
+RUNNERS: dict[str, Callable[[Path, Artefact, Manifest, np.ndarray], list[RuntimeRun]]] = {
+    "onnx": _run_onnx,
+    "openvino": _run_openvino,
+    "tensorrt": _run_tensorrt,
+}
+
+
+def _runner(fmt: str) -> Callable[[Path, Artefact, Manifest, np.ndarray], list[RuntimeRun]]:
+    if fmt not in RUNNERS:
+        raise ExportError(f"no verification runner for format {fmt!r}; known: {sorted(RUNNERS)}")
+    return RUNNERS[fmt]
