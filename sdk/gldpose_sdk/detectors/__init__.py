@@ -1,0 +1,1 @@
+"""Face detector implementations, one module each; see ``gldpose_sdk.detect.DETECTORS``."""
