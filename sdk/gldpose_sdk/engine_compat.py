@@ -82,7 +82,7 @@ def engine_cache_name(stem: str, identity: EngineIdentity | tuple[str, str, str]
 
 
 def openvino_bin_note(bin_rel_path: str, sha256: str) -> str:
-    """Note recording an IR's ``.bin`` (export writes it, :func:`verify_openvino_files` reads it)."""
+    """Note recording an IR's ``.bin``; :func:`verify_openvino_files` reads it back."""
     return f"weights {bin_rel_path} sha256={sha256}"
 
 
