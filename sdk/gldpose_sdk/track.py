@@ -41,7 +41,7 @@ class TrackConfig:
     """
 
     min_cutoff_hz: float = 1.0
-    beta: float = 0.05
+    beta: float = 0.1
     d_cutoff_hz: float = 1.0
     iou_threshold: float = 0.3
     max_age_frames: int = 10

@@ -1,0 +1,125 @@
+"""One Euro filter and face tracker: smoothing, convergence, lag, identities, expiry."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gldpose_sdk.errors import InputError
+from gldpose_sdk.pose import Pose
+from gldpose_sdk.track import FaceTracker, OneEuroFilter, TrackConfig
+
+FPS = 30.0
+
+
+def _pose(box: tuple[float, float, float, float], yaw: float = 0.0, pitch: float = 0.0,
+          roll: float = 0.0) -> Pose:
+    return Pose(yaw, pitch, roll, 2.0, 3.0, 4.0, box, score=0.9)
+
+
+def _run(filt: OneEuroFilter, values: np.ndarray) -> np.ndarray:
+    return np.array([filt(v, i / FPS) for i, v in enumerate(values)])
+
+
+def test_filter_reduces_noise_on_a_moving_head(rng: np.random.Generator) -> None:
+    t = np.arange(300) / FPS
+    truth = np.stack([40 * np.sin(2 * np.pi * 0.2 * t), 15 * np.sin(2 * np.pi * 0.3 * t)], 1)
+    noisy = truth + rng.normal(0.0, 4.0, truth.shape)
+    cfg = TrackConfig()
+    smoothed = _run(OneEuroFilter(cfg.min_cutoff_hz, cfg.beta, cfg.d_cutoff_hz), noisy)
+    raw_rmse = np.sqrt(np.mean((noisy - truth) ** 2))
+    smooth_rmse = np.sqrt(np.mean((smoothed - truth) ** 2))
+    assert smooth_rmse < 0.8 * raw_rmse
+    assert smoothed.shape == truth.shape
+
+
+def test_filter_passes_first_sample_and_converges_to_a_constant() -> None:
+    filt = OneEuroFilter(1.0, 0.1, 1.0)
+    assert filt([5.0, -3.0], 0.0) == pytest.approx([5.0, -3.0])
+    out = _run(OneEuroFilter(1.0, 0.1, 1.0), np.r_[[[0.0]], np.full((90, 1), 20.0)])
+    assert abs(out[-1, 0] - 20.0) < 0.05
+    assert np.all(np.diff(out[1:, 0]) >= -1e-9)  # no overshoot or oscillation
+
+
+def test_ramp_lag_is_bounded_and_beta_reduces_it() -> None:
+    speed = 60.0  # degrees per second
+    ramp = (speed * np.arange(120) / FPS)[:, None]
+    lag_fast = ramp[-1, 0] - _run(OneEuroFilter(1.0, 0.1, 1.0), ramp)[-1, 0]
+    lag_plain = ramp[-1, 0] - _run(OneEuroFilter(1.0, 0.0, 1.0), ramp)[-1, 0]
+    assert 0.0 < lag_fast < 0.1 * speed  # under 100 ms behind
+    assert lag_fast < 0.5 * lag_plain
+
+
+def test_filter_rejects_bad_input() -> None:
+    filt = OneEuroFilter()
+    filt([1.0], 1.0)
+    with pytest.raises(InputError, match="timestamps must increase"):
+        filt([1.0], 1.0)
+    with pytest.raises(InputError, match="length changed"):
+        filt([1.0, 2.0], 2.0)
+    with pytest.raises(InputError, match="finite"):
+        filt([np.nan], 3.0)
+    with pytest.raises(InputError):
+        OneEuroFilter(min_cutoff_hz=0.0)
+    with pytest.raises(InputError, match="iou_threshold"):
+        TrackConfig(iou_threshold=0.0)
+
+
+def test_two_moving_faces_keep_their_ids() -> None:
+    tracker = FaceTracker()
+    ids = []
+    for k in range(20):
+        left = _pose((10 + 3 * k, 50, 110 + 3 * k, 170), yaw=-20)
+        right = _pose((400 - 3 * k, 60, 500 - 3 * k, 180), yaw=30)
+        order = [left, right] if k % 2 else [right, left]  # detector order changes
+        out = tracker.update(order, k / FPS)
+        by_yaw = {round(p.yaw_deg): p.track_id for p in out}
+        ids.append((by_yaw[-20], by_yaw[30]))
+    assert len(set(ids)) == 1 and ids[0][0] != ids[0][1]
+
+
+def test_vanished_face_expires_and_new_face_gets_new_id() -> None:
+    tracker = FaceTracker(TrackConfig(max_age_frames=3))
+    box = (100, 100, 200, 220)
+    first = tracker.update([_pose(box)], 0.0)[0].track_id
+    for k in range(1, 4):  # unseen for 3 frames: still kept, comes back with the same id
+        assert tracker.update([], k / FPS) == []
+    assert tracker.update([_pose(box)], 4 / FPS)[0].track_id == first
+    for k in range(5, 9):  # unseen for 4 > max_age frames: dropped
+        tracker.update([], k / FPS)
+    assert tracker.active_track_ids == []
+    again = tracker.update([_pose(box)], 9 / FPS)[0].track_id
+    other = tracker.update([_pose(box), _pose((300, 100, 400, 220))], 10 / FPS)
+    assert again != first
+    assert other[0].track_id == again and other[1].track_id not in (first, again)
+    tracker.reset()
+    assert tracker.update([_pose(box)], 0.0)[0].track_id == 0
+
+
+def test_tracker_smooths_angles_and_boxes_but_not_std(rng: np.random.Generator) -> None:
+    tracker = FaceTracker()
+    raw_err, out_err, raw_box_err, out_box_err = [], [], [], []
+    for k in range(60):
+        yaw = 10.0 + rng.normal(0.0, 4.0)
+        jitter = rng.normal(0.0, 3.0, 4)
+        box = tuple(np.array([100.0, 100.0, 200.0, 220.0]) + jitter)
+        out = tracker.update([_pose(box, yaw=yaw)], k / FPS)[0]
+        if k == 0:
+            assert out.yaw_deg == yaw and out.box == pytest.approx(box)  # new track: unsmoothed
+        assert out.std_deg == pytest.approx([2.0, 3.0, 4.0]) and out.score == 0.9
+        if k >= 10:
+            raw_err.append(abs(yaw - 10.0))
+            out_err.append(abs(out.yaw_deg - 10.0))
+            raw_box_err.append(np.abs(jitter).mean())
+            out_box_err.append(np.abs(np.array(out.box) - [100.0, 100.0, 200.0, 220.0]).mean())
+    assert np.mean(out_err) < 0.8 * np.mean(raw_err)
+    assert np.mean(out_box_err) < 0.8 * np.mean(raw_box_err)
+    plain = FaceTracker(TrackConfig(smooth_boxes=False))
+    plain.update([_pose((0, 0, 10, 10))], 0.0)
+    assert plain.update([_pose((1, 1, 11, 11))], 0.1)[0].box == (1, 1, 11, 11)
+
+
+def test_tracker_rejects_time_going_back() -> None:
+    tracker = FaceTracker()
+    tracker.update([], 1.0)
+    with pytest.raises(InputError, match="timestamps must increase"):
+        tracker.update([], 0.5)
