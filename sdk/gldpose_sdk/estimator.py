@@ -23,16 +23,19 @@ from gldpose_sdk.backends.base import BackendInfo
 from gldpose_sdk.config import EstimatorConfig, parse_device
 from gldpose_sdk.decode import decode_implementation, decode_logits
 from gldpose_sdk.default_model import require_default_model
+from gldpose_sdk.detect import FaceDetector, build_detector
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.hardware import PlatformInfo, detect_platform
 from gldpose_sdk.manifest import CropRule, read_manifest
 from gldpose_sdk.pose import Box, Pose
 from gldpose_sdk.preprocess import check_box, check_image, normalise, prepare_crop
 from gldpose_sdk.select import select_backend
+from gldpose_sdk.track import FaceTracker, TrackConfig
 
-#: A detector spec: "auto", "none", a registry name of ``gldpose_sdk.detect``, or a callable
-#: ``frame_bgr -> list[(x0, y0, x1, y1, score)]``.
-DetectorSpec = Union[str, Callable[[np.ndarray], Sequence[Any]]]
+#: A detector spec: "auto", "none", a name of ``gldpose_sdk.detect.DETECTORS``, a
+#: :class:`~gldpose_sdk.detect.FaceDetector`, or a callable
+#: ``frame_bgr -> [(x0, y0, x1, y1[, score]), ...]``.
+DetectorSpec = Union[str, FaceDetector, Callable[[np.ndarray], Sequence[Any]]]
 #: What :meth:`PoseEstimator.track` reads: a camera index, a video file, or frames.
 FrameSource = Union[int, str, Path, Iterable[np.ndarray]]
 
@@ -101,7 +104,7 @@ class PoseEstimator:
             device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or ``"gpu[:N]"`` (OpenVINO).
             detector: face detector for frames given without boxes: ``"auto"``, a registry
                 name, a callable ``frame_bgr -> [(x0, y0, x1, y1, score), ...]``, or
-                ``"none"`` (each frame is taken as one face crop).
+                ``"none"`` (a frame without boxes is taken as one face crop).
             config: further options (:class:`~gldpose_sdk.config.EstimatorConfig`).
             platform: override hardware detection (tests, or a known deployment).
 
@@ -122,16 +125,8 @@ class PoseEstimator:
         self._backend, self._selection = select_backend(
             self.model_dir, self.manifest, backend, options, self._platform)
         self._centres = self.manifest.bins.centres_deg()
-        self._detector = self._build_detector(detector)
+        self._detector = build_detector(detector)
         self._detect_lock = threading.Lock()
-
-    @staticmethod
-    def _build_detector(spec: DetectorSpec) -> Callable[[np.ndarray], Sequence[Any]] | None:
-        if isinstance(spec, str) and spec == "none":
-            return None
-        from gldpose_sdk.detect import build_detector  # detection code loads only when used
-
-        return build_detector(spec)
 
     # -- single frames and crops ---------------------------------------------------------
     def estimate(self, frame_bgr: np.ndarray, boxes: Sequence[Sequence[float]] | None = None
@@ -151,6 +146,8 @@ class PoseEstimator:
             InputError: bad frame or box.
         """
         image = check_image(frame_bgr)
+        if boxes is None and self._detector is None:
+            return self.estimate_crops([image])
         if boxes is None:
             found = self._detect(image)
         else:
@@ -194,16 +191,14 @@ class PoseEstimator:
         return self._poses(np.stack(prepared), found)
 
     def _detect(self, image: np.ndarray) -> list[tuple[Box, float]]:
-        if self._detector is None:
-            return [((0.0, 0.0, float(image.shape[1]), float(image.shape[0])), 1.0)]
+        assert self._detector is not None  # estimate() handles detector="none"
         with self._detect_lock:
             detections = self._detector(image)
         found = []
         for det in detections:
-            box, score = (det.box, det.score) if hasattr(det, "box") else (det[:4], det[4])
-            box = check_box(box)
+            box = check_box(det.box)
             if min(box[2] - box[0], box[3] - box[1]) >= self.config.min_face_px:
-                found.append((box, float(score)))
+                found.append((box, float(det.score)))
         found.sort(key=lambda f: -f[1])
         return found[:self.config.max_faces] if self.config.max_faces else found
 
@@ -215,15 +210,14 @@ class PoseEstimator:
                 for i, (box, score) in enumerate(found)]
 
     # -- video ------------------------------------------------------------------------------
-    def track(self, source: FrameSource, track_config: Any = None,
+    def track(self, source: FrameSource, track_config: TrackConfig | None = None,
               fps: float | None = None) -> Iterator[FrameResult]:
         """Detect, estimate, associate and smooth faces over a video.
 
         Args:
             source: camera index (int or digit string), video file path, or an iterable of
                 uint8 BGR frames.
-            track_config: a ``gldpose_sdk.track.TrackConfig`` (One Euro filter, association);
-                None uses its defaults.
+            track_config: One Euro filter and association options; None uses the defaults.
             fps: frame rate for the time stamps of an iterable (None: wall-clock time).
                 Video files use their own frame rate, cameras the wall clock.
 
@@ -233,8 +227,6 @@ class PoseEstimator:
         Raises:
             InputError: the camera or file cannot be opened, or a frame is not an image.
         """
-        from gldpose_sdk.track import FaceTracker, TrackConfig  # loaded only for video
-
         tracker = FaceTracker(track_config if track_config is not None else TrackConfig())
         for index, (frame, t_s) in enumerate(iter_frames(source, fps)):
             poses = tracker.update(self.estimate(frame), t_s)
@@ -244,8 +236,7 @@ class PoseEstimator:
     def describe(self) -> EstimatorInfo:
         """Backend, runtime, device, precision, model, decode, detector, and why this backend."""
         det = self._detector
-        det_name = "none (whole frame is the face)" if det is None else str(
-            getattr(det, "name", type(det).__name__))
+        det_name = "none (whole frame is the face)" if det is None else det.name
         sel = self._selection
         return EstimatorInfo(self._backend.describe(), sel.requested, sel.platform, sel.skipped,
                              str(self.model_dir), self.manifest.backbone,

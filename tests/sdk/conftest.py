@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +27,11 @@ def exported_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFa
         shutil.copy2(item, out / item.name)
     model, manifest = load_model(out)
     size = manifest.input.size_px
-    torch.onnx.export(model, torch.zeros(1, 3, size, size), str(out / "model.onnx"),
-                      dynamo=False, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=17)
+    with warnings.catch_warnings():  # the legacy exporter warns that it is deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, torch.zeros(1, 3, size, size), str(out / "model.onnx"),
+                          dynamo=False, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=17)
     manifest = manifest.with_artefact(make_artefact(out, "model.onnx", "onnx"))
     try:
         import openvino as ov
@@ -59,6 +62,12 @@ def face_like(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     cv2.circle(image, (centre[0] - axes[0] // 3, centre[1] - axes[1] // 4), max(1, w // 20),
                (20, 20, 20), -1)
     return image
+
+
+@pytest.fixture(scope="session")
+def make_face():  # type: ignore[no-untyped-def]
+    """The :func:`face_like` image maker."""
+    return face_like
 
 
 @pytest.fixture()

@@ -1,0 +1,184 @@
+"""PoseEstimator public API: crops, frames with boxes, detectors, video, describe, errors."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import gldpose_sdk.default_model as default_model
+from gldpose_sdk import (
+    BackendRuntimeError,
+    InputError,
+    ManifestMismatchError,
+    ModelFileError,
+    Pose,
+    PoseEstimator,
+)
+from gldpose_sdk.config import EstimatorConfig
+from gldpose_sdk.preprocess import cut_box
+
+pytest.importorskip("torch", reason="torch not installed")
+
+
+@pytest.fixture(scope="module")
+def estimator(tiny_model_dir: Path) -> PoseEstimator:
+    est = PoseEstimator(tiny_model_dir, backend="pytorch", device="cpu", detector="none")
+    yield est
+    est.close()
+
+
+def test_estimate_crops_list_and_array_agree(estimator: PoseEstimator,
+                                             crops: list[np.ndarray]) -> None:
+    poses = estimator.estimate_crops(crops)
+    assert len(poses) == len(crops) and all(isinstance(p, Pose) for p in poses)
+    assert poses[1].box == (0.0, 0.0, 60.0, 80.0) and poses[1].score == 1.0
+    assert all(-99 <= a <= 99 for p in poses for a in p.angles_deg)
+    assert all(0 < s < 99 for p in poses for s in p.std_deg)
+    same = [c for c in crops if c.shape == (64, 64, 3)]
+    from_array = estimator.estimate_crops(np.stack(same))
+    from_list = estimator.estimate_crops(same)
+    np.testing.assert_allclose([p.angles_deg for p in from_array],
+                               [p.angles_deg for p in from_list], atol=1e-6)
+
+
+def test_estimate_with_box_equals_cut_crop(estimator: PoseEstimator, rng: np.random.Generator,
+                                           make_face) -> None:  # type: ignore[no-untyped-def]
+    """A box in a frame gives the pose of the crop the manifest's crop rule cuts around it."""
+    frame = rng.integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    frame[60:180, 100:200] = make_face(rng, 120, 100)
+    boxes = [(110.0, 80.0, 190.0, 170.0), (5.0, 5.0, 60.0, 50.0)]
+    poses = estimator.estimate(frame, boxes=boxes)
+    assert [p.box for p in poses] == boxes
+    crop_rule = estimator.manifest.crop
+    cut = [cut_box(frame, crop_rule.expand(b)) for b in boxes]
+    expected = estimator.estimate_crops(cut)
+    np.testing.assert_allclose([p.angles_deg for p in poses],
+                               [p.angles_deg for p in expected], atol=1e-4)
+    assert estimator.estimate(frame, boxes=[]) == []
+
+
+def test_detector_none_takes_whole_frame(estimator: PoseEstimator, rng: np.random.Generator,
+                                         make_face) -> None:  # type: ignore[no-untyped-def]
+    frame = make_face(rng, 90, 70)
+    (pose,) = estimator.estimate(frame)
+    (crop_pose,) = estimator.estimate_crops([frame])
+    assert pose.box == (0.0, 0.0, 70.0, 90.0)
+    np.testing.assert_allclose(pose.angles_deg, crop_pose.angles_deg, atol=1e-5)
+
+
+def test_callable_detector_filters_and_orders(tiny_model_dir: Path,
+                                              rng: np.random.Generator) -> None:
+    frame = rng.integers(0, 255, size=(200, 200, 3), dtype=np.uint8)
+    found = [(10, 10, 60, 70, 0.6), (100, 100, 190, 190, 0.9), (0, 0, 8, 8, 0.99)]
+    config = EstimatorConfig(max_faces=1, min_face_px=20)
+    with PoseEstimator(tiny_model_dir, backend="pytorch", detector=lambda f: found,
+                       config=config) as est:
+        poses = est.estimate(frame)
+        assert est.describe().detector == "callable"
+    assert len(poses) == 1 and poses[0].box == (100.0, 100.0, 190.0, 190.0)
+    assert poses[0].score == pytest.approx(0.9)
+
+
+def test_thread_safe(estimator: PoseEstimator, crops: list[np.ndarray]) -> None:
+    expected = np.array([p.angles_deg for p in estimator.estimate_crops(crops)])
+    results: list[np.ndarray] = []
+
+    def work() -> None:
+        for _ in range(3):
+            results.append(np.array([p.angles_deg for p in estimator.estimate_crops(crops)]))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 12
+    for r in results:
+        np.testing.assert_allclose(r, expected, atol=1e-5)
+
+
+def test_describe(estimator: PoseEstimator, tiny_model_dir: Path) -> None:
+    info = estimator.describe()
+    data = info.to_dict()
+    json.dumps(data)
+    assert data["backend"]["name"] == "pytorch" and data["requested_backend"] == "pytorch"
+    assert data["model_dir"] == str(tiny_model_dir) and data["input_size_px"] == 64
+    assert data["backend"]["artefact_sha256"] == estimator.manifest.find("safetensors").sha256
+    assert data["decode"] in ("compiled", "numpy")
+    assert "pytorch" in repr(estimator)
+
+
+def test_track_iterable_and_video_file(estimator: PoseEstimator, tmp_path: Path,
+                                       make_face) -> None:  # type: ignore[no-untyped-def]
+    frames = [make_face(np.random.default_rng(7), 96, 96) for _ in range(5)]
+    results = list(estimator.track(frames, fps=10.0))
+    assert [r.index for r in results] == list(range(5))
+    assert [r.t_s for r in results] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    ids = {p.track_id for r in results for p in r.poses}
+    assert len(ids) == 1 and None not in ids  # one face, one track
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (96, 96))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    from_file = list(estimator.track(path))
+    assert len(from_file) == 5 and from_file[1].t_s == pytest.approx(0.04)
+    assert all(len(r.poses) == 1 for r in from_file)
+
+
+def test_track_missing_file(estimator: PoseEstimator, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        next(estimator.track(tmp_path / "none.mp4"))
+
+
+@pytest.mark.parametrize("bad, phrase", [
+    (np.zeros((64, 64, 3), np.uint8), "[N, H, W, 3]"),
+    ([np.zeros((64, 64), np.uint8)], "[H, W, 3]"),
+    ([np.zeros((64, 64, 3), np.float32)], "uint8"),
+    ([], "empty"),
+])
+def test_bad_crops_raise_input_error(estimator: PoseEstimator, bad: object, phrase: str) -> None:
+    with pytest.raises(InputError) as info:
+        estimator.estimate_crops(bad)  # type: ignore[arg-type]
+    assert phrase in str(info.value)
+
+
+def test_bad_box_raises_input_error(estimator: PoseEstimator) -> None:
+    frame = np.zeros((50, 50, 3), np.uint8)
+    with pytest.raises(InputError, match="x1 > x0"):
+        estimator.estimate(frame, boxes=[(10, 10, 5, 40)])
+
+
+def test_missing_model_dir(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="not a gldpose model folder"):
+        PoseEstimator(tmp_path / "nothing", detector="none")
+
+
+def test_missing_default_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(default_model, "default_model_dir", lambda: tmp_path / "default")
+    with pytest.raises(ModelFileError, match="default model is missing"):
+        PoseEstimator(detector="none")
+
+
+def test_tampered_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, copy)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0x55
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ManifestMismatchError, match="sha256"):
+        PoseEstimator(copy, backend="pytorch", detector="none")
+
+
+def test_closed_estimator(tiny_model_dir: Path, crops: list[np.ndarray]) -> None:
+    with PoseEstimator(tiny_model_dir, backend="pytorch", detector="none") as est:
+        est.estimate_crops(crops[:1])
+    est.close()
+    with pytest.raises(BackendRuntimeError, match="closed"):
+        est.estimate_crops(crops[:1])

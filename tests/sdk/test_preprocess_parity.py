@@ -1,0 +1,60 @@
+"""What the estimator feeds a backend equals the training evaluation transform (within 1e-5)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gldpose_sdk import PoseEstimator
+from gldpose_sdk.backends.base import Backend
+
+pytest.importorskip("torch", reason="torch not installed")
+transforms = pytest.importorskip("gldpose_train.transforms",
+                                 reason="gldpose_train not importable (install gldpose[train])")
+
+
+class _Spy:
+    """Wraps a backend's infer and keeps every batch it receives."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.batches: list[np.ndarray] = []
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self.batches.append(batch.copy())
+        return self.backend.infer(batch)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.backend, name)
+
+
+@pytest.fixture()
+def spied(tiny_model_dir: Path) -> tuple[PoseEstimator, _Spy]:
+    est = PoseEstimator(tiny_model_dir, backend="pytorch", device="cpu", detector="none")
+    spy = _Spy(est._backend)
+    est._backend = spy  # type: ignore[assignment]
+    yield est, spy
+    est.close()
+
+
+def test_frame_with_boxes_matches_eval_transform(spied: tuple[PoseEstimator, _Spy],
+                                                 rng: np.random.Generator) -> None:
+    est, spy = spied
+    frame = rng.integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
+    boxes = [(50.5, 40.2, 170.9, 180.0), (300.0, 200.0, 420.0, 330.0), (0.0, 0.0, 30.0, 18.0)]
+    est.estimate(frame, boxes=boxes)
+    evaluate = transforms.EvalTransform(est.manifest.input, est.manifest.crop)
+    expected = np.stack([evaluate(frame, box) for box in boxes])
+    (sent,) = spy.batches
+    assert sent.shape == expected.shape == (3, 3, 64, 64) and sent.dtype == np.float32
+    np.testing.assert_allclose(sent, expected, atol=1e-5, rtol=0)
+
+
+def test_crops_match_eval_transform_of_whole_image(spied: tuple[PoseEstimator, _Spy],
+                                                   crops: list[np.ndarray]) -> None:
+    est, spy = spied
+    est.estimate_crops(crops)
+    evaluate = transforms.EvalTransform(est.manifest.input, transforms.NO_MARGIN)
+    expected = np.stack([evaluate(c, transforms.full_box(c)) for c in crops])
+    np.testing.assert_allclose(spy.batches[0], expected, atol=1e-5, rtol=0)

@@ -1,0 +1,165 @@
+"""backend="auto": preference order, fallbacks with logged reasons, explicit-name errors."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import gldpose_sdk.backends as backends
+import gldpose_sdk.select as select
+from gldpose_sdk import PoseEstimator
+from gldpose_sdk.config import BackendOptions
+from gldpose_sdk.engine_compat import check_engine_compat, engine_identity
+from gldpose_sdk.errors import BackendUnavailableError, ManifestMismatchError
+from gldpose_sdk.hardware import PlatformInfo
+from gldpose_sdk.manifest import Artefact, read_manifest
+
+CPU = PlatformInfo("cpu")
+GPU = PlatformInfo("nvidia_gpu", ("NVIDIA H100 80GB HBM3",))
+MODULE_OF = {"onnxruntime": "onnxruntime", "openvino": "openvino", "pytorch": "torch",
+             "tensorrt": "tensorrt"}
+
+
+def _mask(monkeypatch: pytest.MonkeyPatch, *hidden: str) -> None:
+    """Make the packages of backends ``hidden`` look uninstalled."""
+    real: Callable[[str], bool] = backends._package_available
+    gone = {MODULE_OF[h] for h in hidden}
+    monkeypatch.setattr(backends, "_package_available", lambda m: m not in gone and real(m))
+
+
+def test_preferences_name_only_registered_backends() -> None:
+    for order in select.PREFERENCES.values():
+        assert {name for name, _ in order} <= set(backends.BACKENDS)
+    assert select.PREFERENCES["cpu"][0] == ("openvino", "cpu")
+    assert select.PREFERENCES["nvidia_gpu"][0] == ("tensorrt", "cuda")
+
+
+def test_cpu_auto_prefers_openvino(exported_model_dir: Path) -> None:
+    pytest.importorskip("openvino", reason="openvino not installed")
+    with PoseEstimator(exported_model_dir, detector="none", platform=CPU) as est:
+        info = est.describe()
+    assert (info.backend.name, info.requested_backend, info.skipped) == ("openvino", "auto", ())
+
+
+def test_masked_openvino_falls_back_to_onnxruntime(
+        exported_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    _mask(monkeypatch, "openvino")
+    with caplog.at_level(logging.INFO, logger="gldpose_sdk.select"):
+        est = PoseEstimator(exported_model_dir, detector="none", platform=CPU)
+    info = est.describe()
+    est.close()
+    assert info.backend.name == "onnxruntime"
+    assert info.skipped == (("openvino", "cpu", "openvino not installed"),)
+    skips = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert skips == ["gldpose backend: skipping openvino on cpu: openvino not installed"]
+
+
+def test_missing_artefacts_fall_back_to_pytorch(tiny_model_dir: Path) -> None:
+    with PoseEstimator(tiny_model_dir, detector="none", platform=CPU) as est:
+        info = est.describe()
+    assert info.backend.name == "pytorch"
+    reasons = {name: reason for name, _, reason in info.skipped}
+    assert "no openvino artefact" in reasons["openvino"] or "not installed" in reasons["openvino"]
+    assert "no onnx artefact" in reasons["onnxruntime"] or "not installed" in reasons["onnxruntime"]
+
+
+def test_gpu_platform_steps_down_to_cpu_with_reasons(
+        exported_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU machine without TensorRT and without working CUDA runtimes, CPU backends run."""
+    pytest.importorskip("openvino", reason="openvino not installed")
+    _mask(monkeypatch, "tensorrt")
+    monkeypatch.setattr(select, "load_backend_class", _refuse_cuda(select.load_backend_class))
+    with PoseEstimator(exported_model_dir, detector="none", platform=GPU) as est:
+        info = est.describe()
+    assert info.platform == "nvidia_gpu" and info.backend.name == "openvino"
+    assert [(n, d) for n, d, _ in info.skipped] == [("tensorrt", "cuda"), ("onnxruntime", "cuda"),
+                                                    ("pytorch", "cuda")]
+    assert info.skipped[0][2] == "tensorrt not installed"
+
+
+def _refuse_cuda(real: Callable[[str], type]) -> Callable[[str], type]:
+    """Wrap backend classes so that a CUDA device is refused, as on a machine without one."""
+    def load_class(name: str) -> type:
+        cls = real(name)
+
+        class NoCuda(cls):  # type: ignore[misc, valid-type]
+            @classmethod
+            def load(klass, model_dir, manifest, options):  # type: ignore[no-untyped-def]
+                if options.device.startswith("cuda"):
+                    raise BackendUnavailableError("no CUDA here", reason="no CUDA device")
+                return cls.load(model_dir, manifest, options)
+        return NoCuda
+    return load_class
+
+
+def test_engine_built_for_another_gpu_is_skipped(
+        exported_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reason from the engine check (engine_compat) reaches describe()."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    engine = Artefact(format="tensorrt", path="model_fp16.engine", sha256="0" * 64,
+                      precision="fp16", runtime_version="10.3.0", gpu_name="NVIDIA A100",
+                      compute_capability="8.0")
+    manifest = read_manifest(exported_model_dir).with_artefact(engine)
+    monkeypatch.setattr(backends, "_package_available", lambda m: True)
+
+    class FakeTensorRT:
+        @classmethod
+        def load(cls, model_dir, manifest, options):  # type: ignore[no-untyped-def]
+            check_engine_compat(engine_identity(engine), ("10.3.0", "NVIDIA H100", "9.0"),
+                                engine.path)
+
+    real = select.load_backend_class
+    monkeypatch.setattr(select, "load_backend_class",
+                        lambda n: FakeTensorRT if n == "tensorrt" else _refuse_cuda(real)(n))
+    backend, sel = select.select_backend(exported_model_dir, manifest, "auto",
+                                         BackendOptions(), GPU)
+    backend.close()
+    assert sel.skipped[0][0] == "tensorrt" and "compute capability" in sel.skipped[0][2]
+    assert sel.chosen[0] in backends.BACKENDS
+
+
+def test_explicit_unavailable_backend_raises_with_reason(
+        exported_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _mask(monkeypatch, "openvino")
+    with pytest.raises(BackendUnavailableError) as info:
+        PoseEstimator(exported_model_dir, backend="openvino", detector="none", platform=CPU)
+    assert info.value.reason == "openvino not installed"
+    assert "openvino" in str(info.value)
+
+
+def test_explicit_backend_without_artefact(tiny_model_dir: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    with pytest.raises(BackendUnavailableError, match="no onnx artefact"):
+        PoseEstimator(tiny_model_dir, backend="onnxruntime", detector="none")
+
+
+def test_unknown_backend_lists_valid_names(tiny_model_dir: Path) -> None:
+    with pytest.raises(ValueError) as info:
+        PoseEstimator(tiny_model_dir, backend="tflite", detector="none")
+    for name in backends.BACKENDS:
+        assert name in str(info.value)
+
+
+def test_nothing_available(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _mask(monkeypatch, *MODULE_OF)
+    with pytest.raises(BackendUnavailableError, match="no backend can run"):
+        PoseEstimator(tiny_model_dir, detector="none", platform=CPU)
+
+
+def test_explicit_device_applies_to_every_candidate(tiny_model_dir: Path) -> None:
+    order = select._candidates(GPU, "cpu")
+    assert all(device == "cpu" for _, device in order)
+    assert [n for n, _ in order][:3] == ["tensorrt", "onnxruntime", "pytorch"]
+    assert select._candidates(CPU, "auto") == select.PREFERENCES["cpu"]
+
+
+def test_missing_packages_does_not_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    backends.missing_packages("onnxruntime")
+    assert "onnxruntime" not in sys.modules
