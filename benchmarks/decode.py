@@ -138,6 +138,7 @@ def metadata() -> dict:
         "machine": platform.machine(), "processor": platform.processor(),
         "cpu_count": os.cpu_count(), "decode_implementation": sdk_decode.decode_implementation(),
         "num_angles": NUM_ANGLES, "num_bins": BinSpec().count, "logit_scale": LOGIT_SCALE,
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     if importlib.util.find_spec("torch") is not None:
         import torch

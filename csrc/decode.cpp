@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -127,7 +128,7 @@ GLDPOSE_INLINE bool decode_row(const Problem& pr, std::int64_t r, const float* z
     }
     if (bad) return false;
 
-    // Separate float and double loops: fused, GCC kept the exp loop scalar.
+    // Separate float and double loops, so each vectorises at its own width.
 #pragma omp simd
     for (int i = 0; i < nb; ++i) e[i] = exp_nonpositive(z[i] - zmax);
     double s0 = 0.0, s1 = 0.0;
@@ -195,8 +196,12 @@ std::int64_t run(const Problem& pr, std::int64_t rows, unsigned threads) {
         auto work = [&pr, begin, end, buf, bad] { *bad = decode_rows(pr, begin, end, buf); };
         if (t + 1 == threads) {
             work();  // the calling thread takes the last chunk
-        } else {
+            continue;
+        }
+        try {
             pool.emplace_back(work);
+        } catch (const std::system_error&) {
+            work();  // no thread available (resource limit): do this chunk here
         }
     }
     for (auto& th : pool) th.join();
@@ -241,6 +246,10 @@ py::tuple decode(const py::object& logits_obj, const py::object& centres_obj, bo
     if (logits.ndim() != 3) {
         throw py::value_error("logits must have 3 dimensions [N, angles, bins], got " +
                               std::to_string(logits.ndim()));
+    }
+    if (threads < 0) {
+        throw py::value_error("threads must be >= 0 (0: automatic), got " +
+                              std::to_string(threads));
     }
     const bool is_half = logits.dtype().equal(py::dtype("float16"));
     if (!is_half && !logits.dtype().equal(py::dtype::of<float>())) {

@@ -126,6 +126,11 @@ def test_threaded_rows_equal_single_thread(rng: np.random.Generator) -> None:
             np.testing.assert_array_equal(a, b)
 
 
+def test_negative_threads_is_rejected() -> None:
+    with pytest.raises(ValueError, match="threads must be >= 0"):
+        _decode.decode(np.zeros((1, 3, CENTRES_DEG.size), np.float32), CENTRES_DEG, threads=-1)
+
+
 def test_empty_batch_gives_empty_outputs() -> None:
     angles, std = _decode.decode(np.zeros((0, 3, CENTRES_DEG.size), np.float32), CENTRES_DEG)
     assert angles.shape == std.shape == (0, 3)
