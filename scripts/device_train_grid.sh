@@ -7,7 +7,7 @@ OUT=${OUT:-/tmp/out}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__, torch.cuda.get_device_name(0))"
 BUDGET=${BUDGET:-300}
-python3 scripts/train_default_model.py --data .device/crops96.npz --variants all --parallel 10 \
+python3 scripts/train_default_model.py --data .device/crops96.npz --variants all --parallel 10 --epochs 80 \
     --time-budget-s "$BUDGET" --out /tmp/grid --device cuda > /tmp/grid_stdout.txt 2>&1
 cat /tmp/grid_stdout.txt | tail -15
 python3 - <<'PY'

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from gldpose_export.config import ONNX_EXPORTERS, ExportConfig
-from gldpose_export.formats import FORMATS, NEEDS_ONNX, resolve_format
+from gldpose_export.formats import FORMATS, NEEDS_ONNX, preflight_format, resolve_format
 from gldpose_sdk.errors import GldposeError
 from gldpose_sdk.manifest import Manifest, read_manifest, verify_artefact, write_manifest
 from gldpose_sdk.model import WEIGHTS_NAME
@@ -36,6 +36,9 @@ def run_export(config: ExportConfig) -> Manifest:
     """
     from gldpose_sdk.model import load_model  # torch: only once an export is really asked for
 
+    formats = _ordered(config.formats)
+    for name in formats:
+        preflight_format(name, config)
     model, manifest = load_model(config.checkpoint)
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -44,7 +47,7 @@ def run_export(config: ExportConfig) -> Manifest:
         shutil.copyfile(verify_artefact(config.checkpoint, weights), out / weights.path)
     manifest = dataclasses.replace(manifest, artefacts=(weights,))
     write_manifest(out, manifest)
-    for name in _ordered(config.formats):
+    for name in formats:
         export = resolve_format(name)
         start = time.perf_counter()
         for art in export(model, manifest, out, config):

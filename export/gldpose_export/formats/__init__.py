@@ -2,6 +2,8 @@
 
 Each function has the signature ``(model, manifest, out_dir, config) -> tuple[Artefact, ...]``:
 it writes its files under ``out_dir`` and describes them; the caller adds them to the manifest.
+A format module may also define ``preflight(config) -> None``, run for every requested format
+before anything is exported, so a missing package or bad input fails before minutes of work.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ EXTRAS: dict[str, str] = {
 
 
 def resolve_format(name: str) -> Callable[..., tuple]:
-    """Return the export function of format ``name``.
+    """Return the export function of format ``name`` (importing its module).
 
     Raises:
         ExportError: unknown name (the message lists the valid ones), or its package is missing.
@@ -43,3 +45,15 @@ def resolve_format(name: str) -> Callable[..., tuple]:
             f"format {name!r} needs the package {exc.name!r}, which is not installed "
             f"(pip install 'gldpose[{EXTRAS[name]}]')") from exc
     return getattr(module, func_name)
+
+
+def preflight_format(name: str, config: object) -> None:
+    """Import format ``name`` and run its module's ``preflight(config)`` if it has one.
+
+    Raises:
+        ExportError: unknown format, missing package, or the format's own check failed.
+    """
+    export = resolve_format(name)
+    check = getattr(importlib.import_module(export.__module__), "preflight", None)
+    if check is not None:
+        check(config)

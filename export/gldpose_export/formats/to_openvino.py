@@ -37,6 +37,12 @@ def ir_path(precision: str) -> str:
     return f"openvino/{precision}/model.xml"
 
 
+def preflight(config: ExportConfig) -> None:
+    """Fail early on an unusable calibration folder (before ONNX is exported)."""
+    if config.int8:
+        calibration_paths(config.calib_dir)
+
+
 def export_openvino(model: PoseNet, manifest: Manifest, out_dir: Path,
                     config: ExportConfig) -> tuple[Artefact, ...]:
     """Convert ``model.onnx`` to IR: FP32 always, FP16 if ``config.fp16``, INT8 if ``config.int8``.
@@ -82,7 +88,7 @@ def _export_int8(model: PoseNet, ov_model: ov.Model, manifest: Manifest, out_dir
                  config: ExportConfig) -> Artefact:
     start = time.perf_counter()
     images = load_calibration(config.calib_dir, manifest.input)
-    n_hold = int(round(len(images) * config.calib_holdout_frac))
+    n_hold = min(int(round(len(images) * config.calib_holdout_frac)), len(images) - 1)
     calib, held = images[:len(images) - n_hold], images[len(images) - n_hold:]
     dataset = nncf.Dataset(list(calib), lambda x: x[None])
     try:
@@ -122,19 +128,28 @@ def load_calibration(calib_dir: Path | None, spec: InputSpec) -> np.ndarray:
     Raises:
         ExportError: the folder is missing, holds fewer than 2 images, or one cannot be read.
     """
+    crops = []
+    for path in calibration_paths(calib_dir):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ExportError(f"cannot read calibration image {path}")
+        crops.append(cv2.cvtColor(resize_centre_crop(image, spec.size_px), cv2.COLOR_BGR2RGB))
+    return normalise(np.stack(crops), spec)
+
+
+def calibration_paths(calib_dir: Path | None) -> list[Path]:
+    """Image files under ``calib_dir``, sorted.
+
+    Raises:
+        ExportError: the folder is missing or holds fewer than 2 images.
+    """
     if calib_dir is None or not Path(calib_dir).is_dir():
         raise ExportError(f"calibration folder {calib_dir} does not exist")
     paths = sorted(p for p in Path(calib_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(paths) < 2:
         raise ExportError(f"calibration folder {calib_dir} holds {len(paths)} image(s) "
                           f"({', '.join(IMAGE_SUFFIXES)}); INT8 calibration needs at least 2")
-    crops = []
-    for path in paths:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ExportError(f"cannot read calibration image {path}")
-        crops.append(cv2.cvtColor(resize_centre_crop(image, spec.size_px), cv2.COLOR_BGR2RGB))
-    return normalise(np.stack(crops), spec)
+    return paths
 
 
 def _fmt(values: np.ndarray) -> str:

@@ -81,6 +81,11 @@ def gpu_name_and_capability() -> tuple[str, str]:
     return name, capability
 
 
+def preflight(config: ExportConfig) -> None:
+    """Fail early when tensorrt or a CUDA GPU is missing (before ONNX is exported)."""
+    current_identity()
+
+
 def export_tensorrt(model: PoseNet, manifest: Manifest, out_dir: Path,
                     config: ExportConfig) -> tuple[Artefact, ...]:
     """Build ``model_fp16.engine`` (or fp32 without ``config.fp16``) from the ONNX file.
