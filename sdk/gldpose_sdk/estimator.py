@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-from gldpose_sdk.backends.base import BackendInfo
+from gldpose_sdk.backends.base import Backend, BackendInfo
 from gldpose_sdk.config import EstimatorConfig, parse_device
 from gldpose_sdk.decode import decode_implementation, decode_logits
 from gldpose_sdk.default_model import require_default_model
@@ -243,9 +243,9 @@ class PoseEstimator:
                              self.manifest.input.size_px, decode_implementation(), det_name)
 
     @property
-    def backend_name(self) -> str:
-        """Registry name of the backend in use."""
-        return self._backend.name
+    def backend(self) -> Backend:
+        """The loaded backend (``infer`` takes normalised batches; for benchmarks and tools)."""
+        return self._backend
 
     def close(self) -> None:
         """Release the backend; later calls raise BackendRuntimeError. Idempotent."""
