@@ -31,12 +31,12 @@ import cv2
 import numpy as np
 
 from gldpose_sdk import GldposeError, PoseEstimator
-from gldpose_sdk.backends import BACKENDS, missing_packages
+from gldpose_sdk.backends import missing_packages
 from gldpose_sdk.config import BackendOptions, EstimatorConfig
 from gldpose_sdk.decode import decode_implementation
 from gldpose_sdk.hardware import detect_platform
 from gldpose_sdk.manifest import read_manifest
-from gldpose_sdk.preprocess import cut_box, normalise
+from gldpose_sdk.preprocess import cut_box
 
 _LOG = logging.getLogger("latency")
 REPO = Path(__file__).resolve().parents[1]
@@ -121,9 +121,9 @@ def bench_variant(label: str, model_dir: Path, batches: tuple[int, ...], runs: i
         size = est.manifest.input.size_px
         for b in batches:
             x = rng.standard_normal((b, 3, size, size)).astype(np.float32)
-            net = median_ms(lambda: est.backend.infer(x), runs, warmup)
+            net = median_ms(lambda x=x: est.backend.infer(x), runs, warmup)
             frame, boxes = face_frame(b, rng)
-            e2e = median_ms(lambda: est.estimate(frame, boxes=boxes), runs, warmup)
+            e2e = median_ms(lambda f=frame, bx=boxes: est.estimate(f, boxes=bx), runs, warmup)
             rows.append(Row(label, b, f"{info.name} {info.runtime_version.split('-')[0]}",
                             info.device, info.precision, net, net / b, e2e, e2e / b))
     return rows, None

@@ -14,7 +14,8 @@ pytest.importorskip("torch", reason="torch not installed")
 
 
 @pytest.fixture()
-def images(tmp_path: Path, rng: np.random.Generator, make_face) -> Path:  # type: ignore[no-untyped-def]
+def images(tmp_path: Path, rng: np.random.Generator,
+           make_face) -> Path:  # type: ignore[no-untyped-def]
     folder = tmp_path / "images"
     folder.mkdir()
     for i, (h, w) in enumerate(((96, 80), (120, 120), (70, 90))):
@@ -56,7 +57,8 @@ def test_folder(tiny_model_dir: Path, images: Path, tmp_path: Path) -> None:
     assert all(len(r["poses"]) == 1 for r in records)
 
 
-def test_video(tiny_model_dir: Path, tmp_path: Path, make_face) -> None:  # type: ignore[no-untyped-def]
+def test_video(tiny_model_dir: Path, tmp_path: Path,
+               make_face) -> None:  # type: ignore[no-untyped-def]
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (80, 64))
     for i in range(4):

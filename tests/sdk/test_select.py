@@ -12,7 +12,7 @@ import gldpose_sdk.select as select
 from gldpose_sdk import PoseEstimator
 from gldpose_sdk.config import BackendOptions
 from gldpose_sdk.engine_compat import check_engine_compat, engine_identity
-from gldpose_sdk.errors import BackendUnavailableError, ManifestMismatchError
+from gldpose_sdk.errors import BackendUnavailableError
 from gldpose_sdk.hardware import PlatformInfo
 from gldpose_sdk.manifest import Artefact, read_manifest
 

@@ -191,8 +191,10 @@ def check_model_fits(manifest: Manifest, input_shape: tuple[Any, ...],
     want_in = (None, 3, s, s)
     want_out = (None, len(ANGLE_NAMES), manifest.bins.count)
     for got, want, what in ((input_shape, want_in, "input"), (output_shape, want_out, "output")):
-        fixed = [(g, w) for g, w in zip(got, want) if isinstance(g, int) and g > 0 and w]
-        if len(got) != len(want) or any(g != w for g, w in fixed):
+        same_rank = len(got) == len(want)
+        fixed = [(g, w) for g, w in zip(got, want, strict=False)
+                 if isinstance(g, int) and g > 0 and w]
+        if not same_rank or any(g != w for g, w in fixed):
             raise ManifestMismatchError(
                 f"{where} has {what} shape {tuple(got)}, the manifest expects "
                 f"{tuple('N' if w is None else w for w in want)}; the artefact belongs to "
