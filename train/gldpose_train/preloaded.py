@@ -55,7 +55,7 @@ class PreloadedTrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.05
     warmup_epochs: float = 2.0
-    ema_decay: float = 0.999
+    ema_decay: float = 0.995
     time_budget_s: float = 0.0
     seed: int = 0
     device: str = "cuda"
@@ -196,12 +196,14 @@ def train_preloaded(cfg: PreloadedTrainConfig, train: CropArrays, val: CropArray
         if best is None or table["mae"] < best["mae"]:
             best = {**table, "epoch": epoch + 1}
             _save(cfg, ema.module, input_spec, crop, best)
-        if epoch == 0 and cfg.time_budget_s:
-            # Fit the schedule to the budget: the cosine decay must finish, not be cut off.
-            epochs = max(2, min(cfg.epochs, int(cfg.time_budget_s / elapsed)))
+        if epoch == 1 and cfg.time_budget_s:
+            # Fit the schedule to the budget from the second (steady) epoch's time, so that
+            # the cosine decay finishes instead of being cut off.
+            per_epoch = elapsed - history[0]["seconds"]
+            epochs = max(2, min(cfg.epochs, 2 + int((cfg.time_budget_s - elapsed) / per_epoch)))
             total = epochs * steps_per_epoch
             _LOG.info("%s: %.1fs per epoch, running %d epochs in the %.0fs budget",
-                      cfg.backbone, elapsed, epochs, cfg.time_budget_s)
+                      cfg.backbone, per_epoch, epochs, cfg.time_budget_s)
         if epoch + 1 >= epochs:
             break
     seconds = time.time() - start
