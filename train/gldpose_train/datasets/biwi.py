@@ -1,9 +1,9 @@
 """BIWI Kinect Head Pose, raw release: ``NN/frame_XXXXX_rgb.png`` + ``NN/frame_XXXXX_pose.txt``.
 
 ``pose.txt`` holds the head rotation (3 rows of 3) and then the head centre (1 row of 3,
-millimetres, in the depth camera's frame). Angles use DESIGN section 4's formula (the one
-Hopenet and FSA-Net use): R <- R^T; roll = -atan2(R10, R00), yaw = -atan2(-R20, sqrt(R21^2 + R22^2)),
-pitch = atan2(R21, R22).
+millimetres, in the depth camera's frame). Angles use DESIGN section 4's formula (the
+one Hopenet and FSA-Net use): R <- R^T; roll = -atan2(R10, R00),
+yaw = -atan2(-R20, sqrt(R21^2 + R22^2)), pitch = atan2(R21, R22).
 
 Face box: BIWI ships none (Hopenet used boxes from a face detector, FSA-Net ran MTCNN). Here the box
 is geometric: the head centre is mapped into the RGB camera with the sequence's ``rgb.cal``
