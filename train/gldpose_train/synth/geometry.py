@@ -109,7 +109,7 @@ def sections(y: np.ndarray, s: HeadShape) -> tuple[np.ndarray, np.ndarray, np.nd
     lower = 1 + (s.jaw - 1) * _smooth((1.0 - yn) / 8.0)
     a = np.where(yn < 3.0, np.interp(yn, _A_Y, _A_V), _dome(yn, 3.0, 7.55, Y_TOP))
     cf = np.where(yn < 2.0, np.interp(yn, _CF_Y, _CF_V), _dome(yn, 2.0, 9.1, Y_TOP))
-    cf = cf - s.forehead * _smooth((yn - 2.0) / 8.0)
+    cf = cf * (1 - s.forehead / 9.1 * _smooth((yn - 2.0) / 8.0))  # vanishes at the crown
     cb = np.where(yn < 3.0, np.interp(yn, _CB_Y, _CB_V), _dome(yn, 3.0, 10.0, Y_TOP))
     return a * s.width * lower, cf * s.depth, cb * s.depth
 
@@ -159,7 +159,8 @@ def surface(theta: np.ndarray, y: np.ndarray, s: HeadShape) -> np.ndarray:
     st, ct = np.sin(theta), np.cos(theta)
     x = a * _spow(st, _EXP)
     z = np.where(ct >= 0, cf, cb) * _spow(ct, _EXP)
-    weight = frontness(theta)
+    # The relief fades out under the chin, where the sections shrink to a point.
+    weight = frontness(theta) * _smooth((y - Y_BOTTOM - 0.1) / 0.8)
     face = weight > 0  # the relief is only evaluated where it counts (about half the points)
     z[face] += weight[face] * relief(x[face], y[face], s)
     return np.stack([x, y, z], -1)

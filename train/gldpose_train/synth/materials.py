@@ -55,6 +55,12 @@ class Appearance:
                    noise_seed=int(rng.integers(2 ** 31)))
 
 
+def smoothstep(t: np.ndarray) -> np.ndarray:
+    """Smooth 0..1 ramp of ``t`` over [0, 1]."""
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
 def _gauss(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
     return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
 

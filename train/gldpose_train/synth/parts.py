@@ -57,6 +57,23 @@ def eye_centres(s: HeadShape) -> np.ndarray:
     return centres
 
 
+EYE_RADII = (1.55, 1.1, 1.1)  # cm, x scaled by the head width
+
+
+def on_eyeballs(points: np.ndarray, s: HeadShape) -> np.ndarray:
+    """Move eye-contour points ``[N, 3]`` forward onto the eyeball where it bulges past the skin.
+
+    The landmarks of the eyelid margins then lie on the visible surface, as annotators place them.
+    """
+    out = points.copy()
+    rx, ry, rz = EYE_RADII[0] * s.width, EYE_RADII[1], EYE_RADII[2]
+    for centre in eye_centres(s):
+        u = ((points[:, 0] - centre[0]) / rx) ** 2 + ((points[:, 1] - centre[1]) / ry) ** 2
+        z = centre[2] + rz * np.sqrt(np.clip(1 - u, 0, 1))
+        out[:, 2] = np.where(u < 1, np.maximum(out[:, 2], z), out[:, 2])
+    return out
+
+
 def eyeball(centre: np.ndarray, s: HeadShape, gaze: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One eyeball: vertices, faces and each vertex's polar angle from the gaze axis (deg).
 
@@ -68,7 +85,7 @@ def eyeball(centre: np.ndarray, s: HeadShape, gaze: np.ndarray) -> tuple[np.ndar
     cy, sy, cp, sp = np.cos(gaze[0]), np.sin(gaze[0]), np.cos(gaze[1]), np.sin(gaze[1])
     rot = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]]) @ np.array(
         [[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
-    radii = np.array([1.55 * s.width, 1.1, 1.1])
+    radii = np.array(EYE_RADII) * np.array([s.width, 1.0, 1.0])
     return (verts @ rot.T) * radii + centre, faces, polar
 
 

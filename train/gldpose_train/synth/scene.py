@@ -152,8 +152,9 @@ def render_head(canvas: Canvas, rng: np.random.Generator, place: Placement, ligh
     app = materials.Appearance.random(rng)
     proj = _Projector(place)
     theta, ys, faces = _skin_grid()
-    skin = geometry.surface(theta, ys, shape)
+    skin = geometry.surface(theta, ys * shape.height, shape)  # the grid spans an average head
     lm = geometry.landmarks_3d(shape)
+    lm[36:48] = parts.on_eyeballs(lm[36:48], shape)
     albedo, cover = materials.skin_albedo(skin.reshape(-1, 3), theta.ravel(), shape, app, lm)
     if app.hair_cm > 0:
         volume = app.hair_cm * materials.hair_mask(theta, ys, app, ramp_cm=2.5)
@@ -176,11 +177,17 @@ def render_head(canvas: Canvas, rng: np.random.Generator, place: Placement, ligh
     pixels, tris, colors, offset = [], [], [], 0
     for k, (v, f) in enumerate(_body_meshes(shape)):
         alb = np.broadcast_to(neck_albedo if k == 0 else np.asarray(app.cloth), v.shape)
-        meshes.append((v, f, parts.vertex_normals(v, f), alb, 0.3, body_rot))
-    for points, faces_, normals_, albedo_, gloss_, rot in meshes:
-        cam = proj.to_camera(points, rot)
-        colors.append(shade(albedo_, cam, proj.to_camera(normals_, rot), light, place.distance_cm,
-                            gloss_))
+        # The neck bends: its top follows the head, its bottom the shoulders (linear blend).
+        blend = materials.smoothstep((v[:, 1] + 15.0) / 9.0) if k == 0 else np.zeros(len(v))
+        meshes.append((v, f, parts.vertex_normals(v, f), alb, 0.3, blend))
+    for points, faces_, normals_, albedo_, gloss_, blend in meshes:
+        cam = proj.to_camera(points)
+        cam_n = proj.to_camera(normals_)
+        if blend is not None:
+            w = blend[:, None]
+            cam = w * cam + (1 - w) * proj.to_camera(points, body_rot)
+            cam_n = w * cam_n + (1 - w) * proj.to_camera(normals_, body_rot)
+        colors.append(shade(albedo_, cam, cam_n, light, place.distance_cm, gloss_))
         pixels.append(proj.to_pixels(cam))
         tris.append(faces_ + offset)
         offset += len(points)
