@@ -22,7 +22,7 @@ from gldpose_sdk.errors import (
     ManifestMismatchError,
     ModelFileError,
 )
-from gldpose_sdk.manifest import Artefact, Manifest, verify_artefact
+from gldpose_sdk.manifest import ANGLE_NAMES, Artefact, Manifest, verify_artefact
 
 
 def _cuda(result: tuple, what: str) -> Any:
@@ -79,9 +79,12 @@ class TensorRTBackend(Backend):
         _cuda(cudart.cudaSetDevice(device_index), "cudaSetDevice")
         self._context = engine.create_execution_context()
         self._stream = _cuda(cudart.cudaStreamCreate(), "cudaStreamCreate")
-        s, b, n = self.manifest.input.size_px, self.manifest.bins.count, self.max_batch
-        self._d_in = _cuda(cudart.cudaMalloc(n * 3 * s * s * self._in_dtype.itemsize), "malloc")
-        self._d_out = _cuda(cudart.cudaMalloc(n * 3 * b * self._out_dtype.itemsize), "malloc")
+        s, n = self.manifest.input.size_px, self.max_batch
+        self._out_shape = (len(ANGLE_NAMES), self.manifest.bins.count)
+        in_bytes = n * 3 * s * s * self._in_dtype.itemsize  # RGB NCHW
+        out_bytes = n * int(np.prod(self._out_shape)) * self._out_dtype.itemsize
+        self._d_in = _cuda(cudart.cudaMalloc(in_bytes), "cudaMalloc")
+        self._d_out = _cuda(cudart.cudaMalloc(out_bytes), "cudaMalloc")
         self._context.set_tensor_address(self._in, int(self._d_in))
         self._context.set_tensor_address(self._out, int(self._d_out))
 
@@ -116,7 +119,7 @@ class TensorRTBackend(Backend):
         _cuda(cudart.cudaSetDevice(self._index), "cudaSetDevice")  # per calling thread
         x = np.ascontiguousarray(batch, dtype=self._in_dtype)
         n = x.shape[0]
-        out = np.empty((n, 3, self.manifest.bins.count), dtype=self._out_dtype)
+        out = np.empty((n, *self._out_shape), dtype=self._out_dtype)
         if not self._context.set_input_shape(self._in, x.shape):
             raise BackendRuntimeError(f"engine rejects input shape {x.shape}")
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, \
