@@ -68,10 +68,11 @@ def _ordered(formats: tuple[str, ...]) -> list[str]:
 
 
 def _verify_into_notes(out: Path, manifest: Manifest, config: ExportConfig) -> Manifest:
-    from gldpose_export.verify import verify_model_dir
+    from gldpose_export.verify import list_images, verify_model_dir
 
+    images = list_images(config.verify_images, "--verify-images") if config.verify_images else []
     report = verify_model_dir(out, n_random=config.verify_random, n_crops=config.verify_crops,
-                              raise_on_failure=False)
+                              images=images, raise_on_failure=False)
     for art in manifest.artefacts:
         rows = [r for r in report.rows if r.artefact == art.path and not r.skipped]
         if rows:
@@ -137,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file")
     p.add_argument("--verify", action="store_true",
                    help="check every artefact against PyTorch; fail beyond tolerance")
+    p.add_argument("--verify-images", type=Path,
+                   help="folder of real face crops added to the --verify inputs")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -148,7 +151,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         int8=args.int8, calib_dir=args.calib, calib_subset=args.calib_size,
         batch_min_opt_max=args.batch, onnx_exporter=args.exporter, opset=args.opset,
         angles_onnx=not args.no_angles_onnx, simplify=not args.no_simplify,
-        workspace_mib=args.workspace_mib, timing_cache=args.timing_cache, verify=args.verify)
+        workspace_mib=args.workspace_mib, timing_cache=args.timing_cache, verify=args.verify,
+        verify_images=args.verify_images)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,7 @@ class ExportConfig:
         verify: run :func:`gldpose_export.verify.verify_model_dir` after exporting.
         verify_random: random normalised inputs used by the verification.
         verify_crops: real-looking synthetic crops used by the verification.
+        verify_images: optional folder of real face crops added to the verification inputs.
     """
 
     checkpoint: Path
@@ -53,6 +54,7 @@ class ExportConfig:
     verify: bool = False
     verify_random: int = 8
     verify_crops: int = 8
+    verify_images: Path | None = None
 
     def __post_init__(self) -> None:
         from gldpose_export.formats import FORMATS  # no cycle: formats imports only the errors

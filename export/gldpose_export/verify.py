@@ -31,6 +31,7 @@ _LOG = logging.getLogger(__name__)
 FP32_TOL_DEG = 0.05
 FP16_TOL_DEG = 0.5
 TOLERANCES_DEG: dict[str, float] = {"fp16": FP16_TOL_DEG, "fp32": FP32_TOL_DEG}
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ParityRow:
     mean_deg: tuple[float, float, float] = (float("nan"),) * 3
     tolerance_deg: float | None = None
     skipped: str = ""
+    max_deg_by_input: tuple[tuple[str, float], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -84,7 +86,7 @@ class ParityReport:
         """Plain-text table: one line per row, max / mean |delta| yaw pitch roll in degrees."""
         head = (f"{'artefact':<24} {'runtime':<34} {'prec':<5} "
                 + " ".join(f"max_{a:<6}" for a in ANGLE_NAMES) + " "
-                + " ".join(f"mean_{a:<5}" for a in ANGLE_NAMES) + "  tol    status")
+                + " ".join(f"mean_{a:<5}" for a in ANGLE_NAMES) + "  tol    status  max over angles by input")
         lines = [head, "-" * len(head)]
         for r in self.rows:
             if r.skipped:
@@ -95,7 +97,8 @@ class ParityReport:
             lines.append(f"{r.artefact:<24} {r.runtime:<34} {r.precision:<5} "
                          + " ".join(f"{v:10.4f}" for v in r.max_deg) + " "
                          + " ".join(f"{v:10.4f}" for v in r.mean_deg)
-                         + f"  {tol:<6} {'ok' if r.passed else 'FAIL'}")
+                         + f"  {tol:<6} {'ok' if r.passed else 'FAIL':<6}  "
+                         + " ".join(f"{k} {v:.3f}" for k, v in r.max_deg_by_input))
         return "\n".join(lines)
 
 
@@ -115,6 +118,21 @@ def make_inputs(spec: InputSpec, n_random: int = 8, n_crops: int = 8, seed: int 
     if crops:
         parts.append(normalise(np.stack(crops), spec))
     return np.ascontiguousarray(np.concatenate(parts))
+
+
+def list_images(folder: Path | None, what: str, minimum: int = 1) -> list[Path]:
+    """Image files under ``folder`` (recursive), sorted.
+
+    Raises:
+        ExportError: the folder is missing or holds fewer than ``minimum`` images.
+    """
+    if folder is None or not Path(folder).is_dir():
+        raise ExportError(f"{what} folder {folder} does not exist")
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(paths) < minimum:
+        raise ExportError(f"{what} folder {folder} holds {len(paths)} image(s) "
+                          f"({', '.join(IMAGE_SUFFIXES)}); it needs at least {minimum}")
+    return paths
 
 
 def synthetic_crop(rng: np.random.Generator, size_px: int) -> np.ndarray:
@@ -147,6 +165,9 @@ def verify_model_dir(model_dir: str | Path, *, n_random: int = 8, n_crops: int =
     model_dir = Path(model_dir)
     model, manifest = load_model(model_dir)
     inputs = make_inputs(manifest.input, n_random, n_crops, seed, images)
+    groups = {"random": slice(0, n_random), "crops": slice(n_random, n_random + n_crops),
+              "images": slice(n_random + n_crops, len(inputs))}
+    groups = {k: v for k, v in groups.items() if v.stop > v.start}
     with torch.no_grad():
         reference = decode_logits(model(torch.from_numpy(inputs)).numpy(),
                                   manifest.bins.centres_deg())[0]
@@ -155,7 +176,7 @@ def verify_model_dir(model_dir: str | Path, *, n_random: int = 8, n_crops: int =
         if art.format == "safetensors":
             continue
         for run in _runner(art.format)(model_dir, art, manifest, inputs):
-            rows.append(_row(art, run, reference))
+            rows.append(_row(art, run, reference, groups))
     report = ParityReport(str(model_dir), len(inputs), tuple(rows))
     _LOG.info("parity vs PyTorch FP32 on %d inputs (|delta| deg):\n%s", len(inputs),
               report.table())
@@ -167,14 +188,17 @@ def verify_model_dir(model_dir: str | Path, *, n_random: int = 8, n_crops: int =
     return report
 
 
-def _row(art: Artefact, run: RuntimeRun, reference: np.ndarray) -> ParityRow:
+def _row(art: Artefact, run: RuntimeRun, reference: np.ndarray,
+         groups: dict[str, slice]) -> ParityRow:
     if run.skipped or run.angles_deg is None:
         return ParityRow(art.path, run.runtime, run.precision, skipped=run.skipped or "no output")
     delta = np.abs(run.angles_deg.astype(np.float64) - reference)
     return ParityRow(art.path, run.runtime, run.precision,
                      tuple(float(v) for v in delta.max(axis=0)),
                      tuple(float(v) for v in delta.mean(axis=0)),
-                     TOLERANCES_DEG.get(run.precision))
+                     TOLERANCES_DEG.get(run.precision),
+                     max_deg_by_input=tuple((name, float(delta[sl].max()))
+                                            for name, sl in groups.items()))
 
 
 def _angles(outputs: dict[str, np.ndarray], art: Artefact, manifest: Manifest) -> np.ndarray:

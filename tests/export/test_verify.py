@@ -65,5 +65,8 @@ def test_perturbed_onnx_fails_parity(small_copy) -> None:
     assert [r.artefact for r in report.failures] == ["model.onnx"]
     data = report.to_dict()
     assert data["n_inputs"] == 6 and data["rows"][0]["passed"] is False
+    by_input = dict(report.rows[0].max_deg_by_input)
+    assert set(by_input) == {"random", "crops"}
+    assert max(by_input.values()) == pytest.approx(max(report.rows[0].max_deg))
     json.dumps(data)  # JSON-able
     assert "FAIL" in report.table()

@@ -20,6 +20,7 @@ import torch
 from gldpose_export import ExportError
 from gldpose_export.config import ExportConfig
 from gldpose_export.formats.to_onnx import LOGITS_FILE
+from gldpose_export.verify import list_images
 from gldpose_sdk.decode import decode_logits
 from gldpose_sdk.engine_compat import openvino_bin_note
 from gldpose_sdk.manifest import Artefact, InputSpec, Manifest, make_artefact, sha256_file
@@ -28,7 +29,6 @@ from gldpose_sdk.preprocess import normalise, resize_centre_crop
 
 _LOG = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
 F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
 
 
@@ -138,18 +138,8 @@ def load_calibration(calib_dir: Path | None, spec: InputSpec) -> np.ndarray:
 
 
 def calibration_paths(calib_dir: Path | None) -> list[Path]:
-    """Image files under ``calib_dir``, sorted.
-
-    Raises:
-        ExportError: the folder is missing or holds fewer than 2 images.
-    """
-    if calib_dir is None or not Path(calib_dir).is_dir():
-        raise ExportError(f"calibration folder {calib_dir} does not exist")
-    paths = sorted(p for p in Path(calib_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if len(paths) < 2:
-        raise ExportError(f"calibration folder {calib_dir} holds {len(paths)} image(s) "
-                          f"({', '.join(IMAGE_SUFFIXES)}); INT8 calibration needs at least 2")
-    return paths
+    """Image files under ``calib_dir``, sorted; ExportError when missing or fewer than 2."""
+    return list_images(calib_dir, "calibration", minimum=2)
 
 
 def _fmt(values: np.ndarray) -> str:
