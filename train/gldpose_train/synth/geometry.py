@@ -12,6 +12,7 @@ its frontal ``(x, y)`` lies on the surface at ``z = front_z(x, y)``, exactly as 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def _template() -> np.ndarray:
     right_eye = _EYE
     left_eye = [(-x, y) for x, y in [_EYE[3], _EYE[2], _EYE[1], _EYE[0], _EYE[5], _EYE[4]]]
     mouth = [(-2.6, -7.4), (-1.7, -6.95), (-0.7, -6.65), (0.0, -6.75), (0.7, -6.65), (1.7, -6.95),
-             (2.6, -7.4), (1.8, -8.1), (0.9, -8.5), (0.0, -8.6), (-0.9, -8.5), (-1.8, -8.1),
+             (2.6, -7.4), (1.8, -7.95), (0.9, -8.3), (0.0, -8.38), (-0.9, -8.3), (-1.8, -7.95),
              (-2.3, -7.4), (-0.8, -7.3), (0.0, -7.32), (0.8, -7.3), (2.3, -7.4), (0.8, -7.45),
              (0.0, -7.47), (-0.8, -7.45)]
     return np.array(jaw + brows + nose + right_eye + left_eye + mouth, np.float64)
@@ -103,14 +104,34 @@ def _dome(y: np.ndarray, y0: float, v0: float, top: float) -> np.ndarray:
     return v0 * np.sqrt(np.clip(1 - ((y - y0) / (top - y0)) ** 2, 0, 1))
 
 
+@lru_cache(maxsize=1)
+def _profile_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dense, smoothed section profiles of the average head over y (cm).
+
+    The knots are linear between them; smoothing removes the creases a kink would shade.
+    """
+    y = np.linspace(Y_BOTTOM, Y_TOP, 1001)
+    a = np.where(y < 3.0, np.interp(y, _A_Y, _A_V), _dome(y, 3.0, 7.55, Y_TOP))
+    cf = np.where(y < 2.0, np.interp(y, _CF_Y, _CF_V), _dome(y, 2.0, 9.1, Y_TOP))
+    cb = np.where(y < 3.0, np.interp(y, _CB_Y, _CB_V), _dome(y, 3.0, 10.0, Y_TOP))
+    step = y[1] - y[0]
+    k = np.arange(-60, 61) * step
+    kernel = np.exp(-0.5 * (k / 0.6) ** 2)
+    kernel /= kernel.sum()
+    smooth = [np.convolve(np.pad(v, 60, mode="edge"), kernel, mode="valid") for v in (a, cf, cb)]
+    # Keep the poles closed: blend back to the exact profile within 0.6 cm of each end.
+    end = _smooth(np.minimum(y - Y_BOTTOM, Y_TOP - y) / 0.6)
+    a, cf, cb = (end * sm + (1 - end) * v for sm, v in zip(smooth, (a, cf, cb)))
+    return y, a, cf, cb
+
+
 def sections(y: np.ndarray, s: HeadShape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Half-width, front depth and back depth (cm) of the head section at height ``y`` (cm)."""
     yn = y / s.height
     lower = 1 + (s.jaw - 1) * _smooth((1.0 - yn) / 8.0)
-    a = np.where(yn < 3.0, np.interp(yn, _A_Y, _A_V), _dome(yn, 3.0, 7.55, Y_TOP))
-    cf = np.where(yn < 2.0, np.interp(yn, _CF_Y, _CF_V), _dome(yn, 2.0, 9.1, Y_TOP))
+    ty, ta, tcf, tcb = _profile_tables()
+    a, cf, cb = np.interp(yn, ty, ta), np.interp(yn, ty, tcf), np.interp(yn, ty, tcb)
     cf = cf * (1 - s.forehead / 9.1 * _smooth((yn - 2.0) / 8.0))  # vanishes at the crown
-    cb = np.where(yn < 3.0, np.interp(yn, _CB_Y, _CB_V), _dome(yn, 3.0, 10.0, Y_TOP))
     return a * s.width * lower, cf * s.depth, cb * s.depth
 
 
@@ -125,9 +146,9 @@ def relief(x: np.ndarray, y: np.ndarray, s: HeadShape) -> np.ndarray:
     tip = -s.nose_len
     d = s.brow * np.exp(-0.5 * ((ys - 1.45 + 0.04 * ax ** 2) / 0.6) ** 2) * _smooth((6.2 - ax) / 1.5)
     eo = s.eye_open
-    r2 = ((ax - 3.2) / 1.95) ** 2 + (ys / (0.62 * eo)) ** 2
-    d -= 1.45 * np.exp(-0.5 * r2 ** 2)  # flat-bottomed eye sockets: the eyeballs show through
-    d -= 0.35 * _gauss(ax, ys, 3.1, 0.3, 2.2, 1.4)  # the wider orbit
+    r2 = ((ax - 3.2) / 1.65) ** 2 + (ys / (0.62 * eo)) ** 2
+    d -= 1.1 * np.exp(-0.5 * r2 ** 2)  # flat-bottomed eye sockets: the eyeballs show through
+    d -= 0.4 * _gauss(ax, ys, 3.0, 0.5, 1.9, 0.9)  # the orbit under the brow
     # Nose: a ridge rising from the bridge to the tip, then the tip, alae and columella.
     t = np.clip((0.8 - ys) / (0.8 - tip), 0, 1)
     h = np.where(ys > tip, 0.45 + (s.nose_out - 0.45) * t ** 1.4,
@@ -139,7 +160,7 @@ def relief(x: np.ndarray, y: np.ndarray, s: HeadShape) -> np.ndarray:
     # Mouth: muzzle, lips and the line between them.
     d += 0.7 * _gauss(xs, ys, 0.0, -7.0, 2.6, 2.0)
     d += 0.45 * s.lips * _gauss(xs, ys, 0.0, -6.95, 1.9, 0.35)
-    d += 0.55 * s.lips * _gauss(xs, ys, 0.0, -7.95, 1.5, 0.42)
+    d += 0.55 * s.lips * _gauss(xs, ys, 0.0, -7.85, 1.5, 0.38)
     d -= 0.25 * _gauss(xs, ys, 0.0, -7.4, 2.4, 0.2)
     d -= 0.25 * _gauss(xs, ys, 0.0, -9.0, 1.6, 0.4)  # below the lower lip
     d += (0.45 + s.chin) * _gauss(xs, ys, 0.0, -10.1, 1.5, 0.9)

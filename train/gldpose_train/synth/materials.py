@@ -100,8 +100,10 @@ def _face_features(alb: np.ndarray, x: np.ndarray, y: np.ndarray, front: np.ndar
     alb *= 1 + (red - 1)[None, :] * 0.35 * (_gauss(x, y, 0, tip, 0.9, 0.8) * front)[:, None]
     # Lips: redder and darker; the line between them dark.
     half_w = (lm[54, 0] - lm[48, 0]) / 2 / s.width
+    mid = lm[62, 1] / s.height
+    extent = np.where(y > mid, mid - lm[51, 1] / s.height, lm[57, 1] / s.height - mid)
     lip = (np.clip(1.3 - ax / half_w, 0, 1)
-           * np.exp(-0.5 * ((y - (lm[62, 1] / s.height)) / 0.62) ** 4) * front)
+           * np.exp(-0.5 * ((y - mid) / (-extent * 1.05)) ** 4) * front)
     lip_col = np.array([0.62, 0.58, 0.9])
     alb *= 1 + (lip_col - 1)[None, :] * np.clip(lip, 0, 1)[:, None]
     alb *= (1 - 0.55 * _gauss(x, y, 0, lm[62, 1] / s.height, half_w * 0.9, 0.14) * front)[:, None]

@@ -193,6 +193,7 @@ def render_head(canvas: Canvas, rng: np.random.Generator, place: Placement, ligh
         offset += len(points)
     # One call for the whole head: the rasteriser's cost is mostly per call, not per triangle.
     rasterize(canvas, np.concatenate(pixels), np.concatenate(tris), np.concatenate(colors), mesh_id)
+    _draw_mouth_line(canvas, proj, lm, np.asarray(app.skin))
     if app.has_glasses:
         _draw_glasses(canvas, proj, shape, rng)
     lm_px = proj.to_pixels(proj.to_camera(lm))
@@ -201,23 +202,36 @@ def render_head(canvas: Canvas, rng: np.random.Generator, place: Placement, ligh
     return label
 
 
+def _draw_polyline(canvas: Canvas, proj: _Projector, points: np.ndarray, color: np.ndarray,
+                   thick_px: int, tolerance_cm: float) -> None:
+    """Draw a 3D polyline where it is not behind what is already drawn (anti-aliased)."""
+    height, width = canvas.depth.shape
+    px = proj.to_pixels(proj.to_camera(points))
+    ix = np.clip(np.round(px[:, 0]).astype(int), 0, width - 1)
+    iy = np.clip(np.round(px[:, 1]).astype(int), 0, height - 1)
+    seen = px[:, 2] <= canvas.depth[iy, ix] + tolerance_cm
+    fixed = np.round(px[:, :2] * 16).astype(np.int64)  # 4 fractional bits for cv2 shift=4
+    col = tuple(float(c) for c in color)
+    for i in range(len(px) - 1):
+        if seen[i] and seen[i + 1]:
+            cv2.line(canvas.color, (int(fixed[i, 0]), int(fixed[i, 1])),
+                     (int(fixed[i + 1, 0]), int(fixed[i + 1, 1])), col, thick_px, cv2.LINE_AA, shift=4)
+
+
+def _draw_mouth_line(canvas: Canvas, proj: _Projector, lm: np.ndarray, skin: np.ndarray) -> None:
+    """The dark line between the lips, through the inner-lip landmarks (finer than the mesh)."""
+    line = lm[[48, 60, 61, 62, 63, 64, 54]]
+    thick = max(1, int(round(0.09 * proj.place.scale_px_per_cm)))
+    _draw_polyline(canvas, proj, line, skin * 0.35, thick, 0.5)
+
+
 def _draw_glasses(canvas: Canvas, proj: _Projector, shape: geometry.HeadShape,
                   rng: np.random.Generator) -> None:
     """Draw the glasses frame where it is in front of what is already drawn."""
     color = rng.uniform(0.0, 0.35, 3) if rng.random() < 0.7 else rng.uniform(0.3, 0.8, 3)
     thick = max(1, int(round(0.16 * proj.place.scale_px_per_cm)))
-    height, width = canvas.depth.shape
     for line in parts.glasses_curve(shape):
-        px = proj.to_pixels(proj.to_camera(line))
-        ix = np.clip(np.round(px[:, 0]).astype(int), 0, width - 1)
-        iy = np.clip(np.round(px[:, 1]).astype(int), 0, height - 1)
-        seen = px[:, 2] <= canvas.depth[iy, ix] + 0.6
-        for i in range(len(px) - 1):
-            if seen[i] and seen[i + 1]:
-                p0 = (int(round(px[i, 0] * 16)), int(round(px[i, 1] * 16)))
-                p1 = (int(round(px[i + 1, 0] * 16)), int(round(px[i + 1, 1] * 16)))
-                cv2.line(canvas.color, p0, p1, tuple(float(c) for c in color), thick,
-                         cv2.LINE_AA, shift=4)
+        _draw_polyline(canvas, proj, line, color, thick, 0.6)
 
 
 def update_visibility(canvas: Canvas, label: HeadLabel, tolerance_cm: float = 0.8) -> None:
