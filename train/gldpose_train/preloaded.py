@@ -24,6 +24,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from gldpose_sdk.manifest import BinSpec, CropRule, InputSpec, Manifest, TrainingInfo
 from gldpose_sdk.model import PoseNet, save_model
 from gldpose_train import TrainError
+from gldpose_train.evaluate import mae_table
 from gldpose_train.losses import LossConfig, compute_loss, expected_angle
 
 _LOG = logging.getLogger(__name__)
@@ -126,14 +127,6 @@ def predict_angles(model: torch.nn.Module, images: torch.Tensor, spec: InputSpec
             logits = model(x)
         out.append(expected_angle(logits.float(), bins).cpu())
     return torch.cat(out).numpy()
-
-
-def mae_table(pred_deg: np.ndarray, true_deg: np.ndarray) -> dict[str, float]:
-    """Paper's table: MAE of yaw, pitch, roll and their mean, plus the count."""
-    err = np.abs(pred_deg - true_deg)
-    yaw, pitch, roll = (float(v) for v in err.mean(axis=0))
-    return {"yaw": yaw, "pitch": pitch, "roll": roll, "mae": (yaw + pitch + roll) / 3,
-            "count": int(len(err))}
 
 
 def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
