@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from gldpose_export import ParityError
 from gldpose_export.config import ONNX_EXPORTERS, ExportConfig
 from gldpose_export.formats import FORMATS, NEEDS_ONNX, preflight_format, resolve_format
 from gldpose_sdk.errors import GldposeError
@@ -85,8 +86,6 @@ def _verify_into_notes(out: Path, manifest: Manifest, config: ExportConfig) -> M
     (out / "parity.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True)
                                      + "\n", encoding="utf-8")
     if report.failures:
-        from gldpose_export import ParityError
-
         raise ParityError("parity check failed for " + ", ".join(
             f"{r.artefact} ({r.runtime}): max {max(r.max_deg):.4f} deg > {r.tolerance_deg} deg"
             for r in report.failures))

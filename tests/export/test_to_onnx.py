@@ -9,7 +9,7 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install .[export])")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 
-from gldpose_export.verify import FP32_TOL_DEG  # noqa: E402
+from gldpose_export.verify import FP16_TOL_DEG, FP32_TOL_DEG  # noqa: E402
 from gldpose_sdk.decode import decode_logits  # noqa: E402
 from gldpose_sdk.manifest import read_manifest  # noqa: E402
 
@@ -55,3 +55,28 @@ def test_onnx_parity_with_pytorch(parity_report, path: str) -> None:
     assert len(rows) == 1 and rows[0].precision == "fp32"
     assert rows[0].tolerance_deg == FP32_TOL_DEG
     assert max(rows[0].max_deg) <= FP32_TOL_DEG, parity_report.table()
+
+
+def test_fp16_onnx_for_strongly_typed_tensorrt(tiny_model_dir: Path, tmp_path: Path,
+                                               rng: np.random.Generator) -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    from gldpose_export.config import ExportConfig
+    from gldpose_export.formats.to_onnx import export_fp16_onnx
+    from gldpose_sdk.model import load_model
+
+    model, manifest = load_model(tiny_model_dir)
+    config = ExportConfig(checkpoint=tiny_model_dir, out_dir=tmp_path,
+                          onnx_exporter="torchscript")
+    art = export_fp16_onnx(model, manifest, tmp_path, config)
+    assert (art.path, art.precision) == ("model_fp16.onnx", "fp16")
+    graph = onnx.load(str(tmp_path / art.path)).graph
+    assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer)
+    x = rng.standard_normal((3, 3, 64, 64)).astype(np.float32)
+    (logits,) = _session(tmp_path / art.path).run(None, {"input": x})
+    assert logits.dtype == np.float32  # fp32 interface around fp16 compute
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    centres = manifest.bins.centres_deg()
+    delta = np.abs(decode_logits(logits, centres)[0] - decode_logits(ref, centres)[0])
+    assert delta.max() <= FP16_TOL_DEG
+    assert next(model.parameters()).dtype == torch.float32  # the caller's model is untouched
