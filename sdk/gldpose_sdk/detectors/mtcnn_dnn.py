@@ -16,9 +16,9 @@ import numpy as np
 from gldpose_sdk.detect import BoxCorrection, Detection, FaceDetector
 from gldpose_sdk.errors import InputError
 
-# Native MTCNN box -> 68-landmark box; pooled medians over renders + real
-# photos from benchmarks/detectors.py --calibrate (docs/results/detectors.md).
-MTCNN_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.113, scale_w=0.956, scale_h=0.771)
+# Native MTCNN box -> 68-landmark box; mean of the medians fitted on
+# renders and on real photos by benchmarks/detectors.py --calibrate (docs/results/detectors.md).
+MTCNN_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.100, scale_w=0.988, scale_h=0.771)
 
 
 @dataclass(frozen=True)
