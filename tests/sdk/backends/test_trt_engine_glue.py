@@ -143,6 +143,8 @@ def trt_engine(monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path) -> types.M
     module = importlib.import_module("gldpose_sdk.backends.trt_engine")
     yield module
     sys.modules.pop("gldpose_sdk.backends.trt_engine", None)
+    if getattr(backends, "trt_engine", None) is module:
+        delattr(backends, "trt_engine")
 
 
 def _engine_dir(src: Path, dst: Path, gpu_name: str = GPU_NAME) -> Path:
