@@ -1,10 +1,15 @@
 """One Euro filter and face tracker: smoothing, convergence, lag, identities, expiry."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
-from gldpose_sdk.errors import InputError
+from gldpose_sdk.detect import build_detector
+from gldpose_sdk.errors import BackendUnavailableError, InputError
 from gldpose_sdk.pose import Pose
 from gldpose_sdk.track import FaceTracker, OneEuroFilter, TrackConfig
 
@@ -123,3 +128,32 @@ def test_tracker_rejects_time_going_back() -> None:
     tracker.update([], 1.0)
     with pytest.raises(InputError, match="timestamps must increase"):
         tracker.update([], 0.5)
+
+
+def test_tracking_the_shipped_clip_keeps_one_id_and_smooths(rng: np.random.Generator) -> None:
+    """Detector + tracker on the rendered clip; the angles are the known ones plus noise."""
+    samples = Path(__file__).resolve().parents[2] / "sdk" / "gldpose_sdk" / "samples"
+    if not (samples / "poses.json").is_file():
+        pytest.skip(f"no shipped synthetic clip at {samples}")
+    try:
+        detector = build_detector("auto")
+    except BackendUnavailableError as exc:
+        pytest.skip(exc.reason)
+    clip = json.loads((samples / "poses.json").read_text())["clip"]
+    capture = cv2.VideoCapture(str(samples / clip["file"]))
+    tracker = FaceTracker()
+    ids, raw_err, smooth_err = set(), [], []
+    for info in clip["frames"]:
+        ok, frame = capture.read()
+        assert ok, f"cannot read frame {info['index']} of {clip['file']}"
+        truth = np.array([info["heads"][0][k] for k in ("yaw_deg", "pitch_deg", "roll_deg")])
+        noisy = truth + rng.normal(0.0, 4.0, 3)
+        poses = [Pose(*noisy, 1.0, 1.0, 1.0, d.box, d.score) for d in detector(frame)[:1]]
+        for pose in tracker.update(poses, info["index"] / clip["fps"]):
+            ids.add(pose.track_id)
+            raw_err.append(np.abs(noisy - truth).mean())
+            smooth_err.append(np.abs(pose.angles_deg - truth).mean())
+    capture.release()
+    assert len(raw_err) >= 0.8 * len(clip["frames"])
+    assert len(ids) == 1
+    assert np.mean(smooth_err) < np.mean(raw_err)
