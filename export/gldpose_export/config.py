@@ -29,7 +29,8 @@ class ExportConfig:
         simplify: simplify the ONNX graphs with onnxslim when it is installed.
         workspace_mib: TensorRT builder workspace limit, MiB.
         timing_cache: TensorRT timing cache file (read if present, written after the build);
-            ``None`` means ``out_dir/tensorrt_timing.cache``.
+            ``None`` means ``out_dir/tensorrt_timing.smCC.trtVERSION.cache`` (per GPU and
+            TensorRT version, as caches are not portable).
         verify: run :func:`gldpose_export.verify.verify_model_dir` after exporting.
         verify_random: random normalised inputs used by the verification.
         verify_crops: real-looking synthetic crops used by the verification.
@@ -84,8 +85,3 @@ class ExportConfig:
         if self.workspace_mib < 16:
             raise ExportError(f"workspace_mib must be >= 16, got {self.workspace_mib}")
 
-    @property
-    def timing_cache_path(self) -> Path:
-        """Where the TensorRT timing cache is read from and written to."""
-        return self.timing_cache if self.timing_cache is not None \
-            else self.out_dir / "tensorrt_timing.cache"

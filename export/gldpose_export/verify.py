@@ -86,7 +86,7 @@ class ParityReport:
         """Plain-text table: one line per row, max / mean |delta| yaw pitch roll in degrees."""
         head = (f"{'artefact':<24} {'runtime':<34} {'prec':<5} "
                 + " ".join(f"max_{a:<6}" for a in ANGLE_NAMES) + " "
-                + " ".join(f"mean_{a:<5}" for a in ANGLE_NAMES) + "  tol    status  max over angles by input")
+                + " ".join(f"mean_{a:<5}" for a in ANGLE_NAMES) + "  tol    status  max by input")
         lines = [head, "-" * len(head)]
         for r in self.rows:
             if r.skipped:

@@ -84,7 +84,158 @@ def test_fp16_engine_parity(tiny_model_dir: Path, tmp_path: Path) -> None:
         batch_min_opt_max=(1, 4, 8), angles_onnx=False))
     art = manifest.find("tensorrt", precision="fp16")
     assert art.runtime_version and art.gpu_name and art.compute_capability
-    assert (tmp_path / "tensorrt_timing.cache").stat().st_size > 0
+    caches = list(tmp_path.glob("tensorrt_timing.sm*.cache"))
+    assert len(caches) == 1 and caches[0].stat().st_size > 0
     report = verify_model_dir(tmp_path, n_random=6, n_crops=6)  # 12 > max batch 8: split
     row = next(r for r in report.rows if r.artefact == art.path)
     assert not row.skipped and max(row.max_deg) <= FP16_TOL_DEG
+
+
+class _FakeTRT:
+    """Just enough of the documented TensorRT 10 Python API to drive build_engine's control flow.
+
+    It checks the call sequence (flags, profile, workspace, timing cache), not TensorRT itself.
+    """
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level: int) -> None:
+            self.level = level
+
+    class MemoryPoolType:
+        WORKSPACE = "workspace"
+
+    class NetworkDefinitionCreationFlag:
+        EXPLICIT_BATCH = 0
+        STRONGLY_TYPED = 1
+
+    class BuilderFlag:
+        FP16 = "fp16"
+
+    def __init__(self, version: str = "10.8.0.43", parse_ok: bool = True) -> None:
+        self.__version__ = version
+        self.parse_ok = parse_ok
+        self.calls: dict = {"flags": set()}
+        fake = self
+
+        class Input:
+            name = "input"
+
+        class Network:
+            num_inputs = 1
+
+            def get_input(self, i: int) -> Input:
+                return Input()
+
+        class Profile:
+            def set_shape(self, name, lo, opt, hi) -> None:
+                fake.calls["profile"] = (name, lo, opt, hi)
+
+        class Cache:
+            def __init__(self, data: bytes) -> None:
+                self.data = data
+
+            def serialize(self) -> bytes:
+                return b"cache:" + self.data
+
+        class Config:
+            def set_memory_pool_limit(self, pool, size) -> None:
+                fake.calls["workspace"] = (pool, size)
+
+            def set_flag(self, flag) -> None:
+                fake.calls["flags"].add(flag)
+
+            def add_optimization_profile(self, profile) -> None:
+                fake.calls["profiles"] = fake.calls.get("profiles", 0) + 1
+
+            def create_timing_cache(self, data: bytes) -> Cache:
+                return Cache(data)
+
+            def set_timing_cache(self, cache, ignore_mismatch: bool) -> bool:
+                self.cache = cache
+                return True
+
+            def get_timing_cache(self) -> Cache:
+                return self.cache
+
+        class Builder:
+            def __init__(self, logger) -> None:
+                pass
+
+            def create_network(self, flags: int) -> Network:
+                fake.calls["network_flags"] = flags
+                return Network()
+
+            def create_builder_config(self) -> Config:
+                return Config()
+
+            def create_optimization_profile(self) -> Profile:
+                return Profile()
+
+            def build_serialized_network(self, network, config) -> bytes:
+                return b"engine"
+
+        class Parser:
+            num_errors = 1
+
+            def __init__(self, network, logger) -> None:
+                pass
+
+            def parse_from_file(self, path: str) -> bool:
+                fake.calls["parsed"] = path
+                return fake.parse_ok
+
+            def get_error(self, i: int) -> str:
+                return "Unsupported operator Foo"
+
+        self.Builder, self.OnnxParser = Builder, Parser
+
+
+@pytest.fixture()
+def fake_trt(monkeypatch: pytest.MonkeyPatch):
+    import sys
+
+    def install(**kwargs) -> _FakeTRT:
+        fake = _FakeTRT(**kwargs)
+        monkeypatch.setitem(sys.modules, "tensorrt", fake)
+        return fake
+
+    return install
+
+
+def _build(tmp_path: Path, **kwargs) -> None:
+    from gldpose_export.formats.to_tensorrt import build_engine
+
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    build_engine(tmp_path / "model.onnx", tmp_path / "model_fp16.engine", size_px=64,
+                 batch=(1, 8, 32), workspace_mib=256, timing_cache=tmp_path / "t.cache",
+                 **kwargs)
+
+
+def test_build_engine_call_sequence(fake_trt, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="torch not installed")
+    fake = fake_trt()
+    (tmp_path / "t.cache").write_bytes(b"old")
+    _build(tmp_path, fp16=True, strongly_typed=False)
+    assert fake.calls["network_flags"] == 0  # TensorRT 10: explicit batch is implied
+    assert fake.calls["flags"] == {"fp16"}
+    assert fake.calls["workspace"] == ("workspace", 256 << 20)
+    assert fake.calls["profile"] == ("input", (1, 3, 64, 64), (8, 3, 64, 64), (32, 3, 64, 64))
+    assert (tmp_path / "model_fp16.engine").read_bytes() == b"engine"
+    assert (tmp_path / "t.cache").read_bytes() == b"cache:old"  # loaded, then saved back
+
+
+def test_build_engine_flags_for_trt8_and_strong_typing(fake_trt, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="torch not installed")
+    fake = fake_trt(version="8.6.1")
+    _build(tmp_path, fp16=True, strongly_typed=True)
+    assert fake.calls["network_flags"] == 0b11  # explicit batch + strongly typed
+    assert fake.calls["flags"] == set()  # precision comes from the graph, not a flag
+
+
+def test_build_engine_reports_parser_errors(fake_trt, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="torch not installed")
+    fake_trt(parse_ok=False)
+    with pytest.raises(ExportError, match="could not parse model.onnx: Unsupported operator Foo"):
+        _build(tmp_path, fp16=False, strongly_typed=False)

@@ -21,7 +21,7 @@ import torch
 from gldpose_export import ExportError
 from gldpose_export.config import ExportConfig
 from gldpose_export.formats.to_onnx import INPUT_NAME, LOGITS_FILE, export_fp16_onnx
-from gldpose_sdk.engine_compat import EngineIdentity
+from gldpose_sdk.engine_compat import EngineIdentity, engine_cache_name
 from gldpose_sdk.manifest import Artefact, Manifest, make_artefact, sha256_file
 from gldpose_sdk.model import PoseNet
 
@@ -105,13 +105,15 @@ def export_tensorrt(model: PoseNet, manifest: Manifest, out_dir: Path,
     if not (out_dir / onnx_rel).is_file():
         raise ExportError(f"{out_dir / onnx_rel} is missing: the engine is built from it")
     rel = engine_file(config.fp16)
+    cache = config.timing_cache or out_dir / engine_cache_name(
+        "tensorrt_timing", identity).replace(".engine", ".cache")
     seconds = build_engine(out_dir / onnx_rel, out_dir / rel, fp16=config.fp16,
                            strongly_typed=strongly_typed, size_px=manifest.input.size_px,
                            batch=config.batch_min_opt_max, workspace_mib=config.workspace_mib,
-                           timing_cache=config.timing_cache_path)
+                           timing_cache=cache)
     notes = (f"built from {onnx_rel} (sha256 {sha256_file(out_dir / onnx_rel)[:12]}...), "
              f"{'strongly typed' if strongly_typed else 'weakly typed'}, workspace "
-             f"{config.workspace_mib} MiB, timing cache {config.timing_cache_path.name}, "
+             f"{config.workspace_mib} MiB, timing cache {cache.name}, "
              f"{seconds:.1f} s")
     arts.append(make_artefact(
         out_dir, rel, "tensorrt", precision="fp16" if config.fp16 else "fp32", output="logits",
@@ -153,7 +155,10 @@ def build_engine(onnx_path: Path, engine_path: Path, *, fp16: bool, strongly_typ
     config.add_optimization_profile(profile)
     cache_bytes = timing_cache.read_bytes() if timing_cache.is_file() else b""
     cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, False)  # ignore_mismatch=False: a foreign cache is rejected
+    if not config.set_timing_cache(cache, False):  # False: refuse a cache from another device
+        _LOG.warning("timing cache %s does not fit this GPU/TensorRT: starting a new one",
+                     timing_cache)
+        config.set_timing_cache(config.create_timing_cache(b""), False)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ExportError(f"TensorRT failed to build an engine from {onnx_path.name} "
