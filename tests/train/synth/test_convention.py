@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gldpose_sdk.rotation import angles_from_matrix, rotation_matrix
 from gldpose_train.synth import geometry, scene
 from gldpose_train.synth.raster import Canvas

@@ -6,7 +6,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from gldpose_sdk.errors import InputError
 from gldpose_train.synth import pose, scene
 from gldpose_train.synth.raster import Canvas, rasterize
@@ -30,6 +29,14 @@ def test_rasterizer_depth_test_and_coverage() -> None:
         assert abs((canvas.ids >= 0).sum() - 1102) < 70
     back = Canvas.empty(48, 64)
     assert rasterize(back, verts, faces[:, ::-1], colors) == 0  # clockwise: culled
+
+
+def test_rasterizer_splits_large_triangles() -> None:
+    verts = np.array([[0, 0, 2.0], [0, 299, 2.0], [399, 0, 2.0]])
+    canvas = Canvas.empty(300, 400)
+    drawn = rasterize(canvas, verts, np.array([[0, 1, 2]]), np.ones((3, 3)))
+    assert abs(drawn - 400 * 300 / 2) < 0.02 * 400 * 300 / 2
+    assert canvas.ids[10, 10] == 0 and canvas.ids[290, 390] == -1
 
 
 def test_render_sample_labels() -> None:
@@ -89,7 +96,7 @@ def test_generate_is_worker_independent_and_reader_compatible(tmp_path: Path) ->
                                    rtol=0, atol=1e-9)
         np.testing.assert_allclose(mat["pt2d"].T, label.landmarks_px)
         assert cv2.imread(str(tmp_path / "one" / f"synth_{index:07d}.jpg")).shape == (96, 96, 3)
-    pytest.importorskip("torch", reason="torch not installed (the 300W-LP reader is a torch Dataset)")
+    pytest.importorskip("torch", reason="torch not installed (the 300W-LP reader needs it)")
     try:
         from gldpose_train.datasets import build_dataset
     except ImportError:

@@ -33,7 +33,7 @@ def _pattern(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return c0 + t[..., None].astype(np.float32) * (c1 - c0)
 
 
-def _clutter(rng: np.random.Generator, image: np.ndarray, count: int) -> None:
+def add_clutter(rng: np.random.Generator, image: np.ndarray, count: int) -> None:
     """Random filled shapes and lines (furniture, frames, objects), drawn in place."""
     height, width = image.shape[:2]
     size = max(height, width)
@@ -43,7 +43,8 @@ def _clutter(rng: np.random.Generator, image: np.ndarray, count: int) -> None:
         extent = int(rng.uniform(0.03, 0.45) * size)
         kind = rng.integers(5)
         if kind == 0:
-            cv2.rectangle(image, (x, y), (x + extent, y + int(extent * rng.uniform(0.2, 2))), color, -1)
+            corner = (x + extent, y + int(extent * rng.uniform(0.2, 2)))
+            cv2.rectangle(image, (x, y), corner, color, -1)
         elif kind == 1:
             cv2.circle(image, (x, y), max(1, extent // 2), color, -1, cv2.LINE_AA)
         elif kind == 2:
@@ -53,12 +54,13 @@ def _clutter(rng: np.random.Generator, image: np.ndarray, count: int) -> None:
             pts = (np.array([x, y]) + rng.uniform(-extent, extent, (int(rng.integers(3, 7)), 2)))
             cv2.fillPoly(image, [pts.astype(np.int32)], color, cv2.LINE_AA)
         else:
-            end = (x + int(rng.uniform(-1, 1) * extent * 2), y + int(rng.uniform(-1, 1) * extent * 2))
-            cv2.line(image, (x, y), end, color, int(rng.integers(1, max(2, size // 40))), cv2.LINE_AA)
+            dx, dy = rng.uniform(-2, 2, 2) * extent
+            thick = int(rng.integers(1, max(2, size // 40)))
+            cv2.line(image, (x, y), (x + int(dx), y + int(dy)), color, thick, cv2.LINE_AA)
 
 
 def make_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A random background ``[H, W, 3]`` float32 BGR 0..1: smooth field or pattern, clutter, blur."""
+    """Random background ``[H, W, 3]`` float32 BGR 0..1: smooth field or pattern, clutter, blur."""
     kind = rng.random()
     if kind < 0.45:
         img = _smooth_field(rng, height, width, int(rng.integers(2, 7)))
@@ -67,7 +69,7 @@ def make_background(rng: np.random.Generator, height: int, width: int) -> np.nda
     else:
         img = np.empty((height, width, 3), np.float32)
         img[:] = rng.uniform(0, 1, 3)
-    _clutter(rng, img, int(rng.integers(0, 25)))
+    add_clutter(rng, img, int(rng.integers(0, 25)))
     img = img * (0.5 + _smooth_field(rng, height, width, 3).mean(2, keepdims=True))
     grey = img.mean(2, keepdims=True)
     img = grey + rng.uniform(0.15, 0.9) * (img - grey)  # real scenes are rarely that colourful
@@ -99,7 +101,8 @@ def add_occluder(rng: np.random.Generator, canvas: Canvas, box: tuple[float, flo
     if not sel.any():
         return
     height, width = mask.shape
-    texture = _smooth_field(rng, height, width, 4) if rng.random() < 0.5 else _pattern(rng, height, width)
+    texture = (_smooth_field(rng, height, width, 4) if rng.random() < 0.5
+               else _pattern(rng, height, width))
     shading = 0.6 + 0.4 * _smooth_field(rng, height, width, 2).mean(2, keepdims=True)
     canvas.color[sel] = (texture * shading)[sel]
     canvas.depth[sel] = 0.0

@@ -1,4 +1,4 @@
-"""``gldpose synth``: render synthetic heads in the 300W-LP format, a contact sheet, or the samples."""
+"""``gldpose synth``: synthetic heads in the 300W-LP format, a contact sheet, or the samples."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,7 @@ import logging
 import os
 
 from gldpose_sdk.errors import GldposeError
+
 from gldpose_train.synth.pose import POSE_DISTS
 from gldpose_train.synth.render import SynthConfig
 

@@ -144,7 +144,8 @@ def relief(x: np.ndarray, y: np.ndarray, s: HeadShape) -> np.ndarray:
     xs, ys = x / s.width, y / s.height
     ax = np.abs(xs)
     tip = -s.nose_len
-    d = s.brow * np.exp(-0.5 * ((ys - 1.45 + 0.04 * ax ** 2) / 0.6) ** 2) * _smooth((6.2 - ax) / 1.5)
+    brow_y = 1.45 - 0.04 * ax ** 2
+    d = s.brow * np.exp(-0.5 * ((ys - brow_y) / 0.6) ** 2) * _smooth((6.2 - ax) / 1.5)
     eo = s.eye_open
     r2 = ((ax - 3.2) / 1.65) ** 2 + (ys / (0.62 * eo)) ** 2
     d -= 1.1 * np.exp(-0.5 * r2 ** 2)  # flat-bottomed eye sockets: the eyeballs show through

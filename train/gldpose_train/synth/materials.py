@@ -75,7 +75,8 @@ def _blotches(points: np.ndarray, seed: int, n: int = 6, freq: float = 0.5) -> n
     return np.cos(waves).sum(1) / np.float32(np.sqrt(n / 2))
 
 
-def hair_mask(theta: np.ndarray, y: np.ndarray, app: Appearance, ramp_cm: float = 0.7) -> np.ndarray:
+def hair_mask(theta: np.ndarray, y: np.ndarray, app: Appearance,
+              ramp_cm: float = 0.7) -> np.ndarray:
     """Hair coverage 0..1 of skin points at azimuth ``theta`` (rad) and height ``y`` (cm).
 
     ``ramp_cm``: distance above the hairline over which the coverage rises from 0 to 1.
@@ -91,7 +92,7 @@ def hair_mask(theta: np.ndarray, y: np.ndarray, app: Appearance, ramp_cm: float 
 
 def _face_features(alb: np.ndarray, x: np.ndarray, y: np.ndarray, front: np.ndarray,
                    s: HeadShape, app: Appearance, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cheeks, nose tip, lips, nostrils, lid margins and brows on frontal points; also the lip mask."""
+    """Cheeks, nose, lips, nostrils, lid margins and brows of frontal points; and the lip mask."""
     ax = np.abs(x)
     red = np.array([0.82, 0.86, 1.08])
     cheeks = app.blush * 0.8 * _gauss(ax, y, 3.9, -3.4, 1.4, 1.3) * front
@@ -134,15 +135,16 @@ def skin_albedo(points: np.ndarray, theta: np.ndarray, s: HeadShape, app: Appear
     """
     x, y = points[:, 0] / s.width, points[:, 1] / s.height
     front = np.clip(np.cos(theta) * 2.0, 0, 1)
-    tone = 1 + 0.05 * _blotches(points, app.noise_seed) + 0.02 * _blotches(points, app.noise_seed + 1,
-                                                                             10, 3.0)
+    tone = (1 + 0.05 * _blotches(points, app.noise_seed)
+            + 0.02 * _blotches(points, app.noise_seed + 1, 10, 3.0))
     alb = np.asarray(app.skin)[None, :] * tone[:, None]
     face = front > 0  # facial features are only evaluated on the front half
     alb[face], lip = _face_features(alb[face], x[face], y[face], front[face], s, app, lm)
     hair = np.asarray(app.hair)
     # Beard over the jaw, chin and upper lip, leaving the lips.
     if app.beard > 0:
-        beard = (np.clip((-s.nose_len - 1.0 - y) / 0.8, 0, 1) * np.clip(np.cos(theta) * 3 + 1.2, 0, 1)
+        beard = (np.clip((-s.nose_len - 1.0 - y) / 0.8, 0, 1)
+                 * np.clip(np.cos(theta) * 3 + 1.2, 0, 1)
                  * np.clip((y + 12.0) / 0.8, 0, 1))
         beard[face] *= 1 - np.clip(lip * 1.5, 0, 1)
         amt = app.beard * beard[:, None]
@@ -157,8 +159,8 @@ def eye_albedo(polar_deg: np.ndarray, app: Appearance) -> np.ndarray:
     """Albedo ``[V, 3]`` of eyeball vertices from their polar angle off the gaze axis (deg)."""
     sclera = np.array([0.86, 0.88, 0.93])
     iris = np.asarray(app.iris)
-    col = np.where((polar_deg < 30)[:, None], iris[None, :] * (0.75 + 0.5 * (polar_deg / 30))[:, None],
-                   sclera[None, :])
+    iris_col = iris[None, :] * (0.75 + 0.5 * (polar_deg / 30))[:, None]
+    col = np.where((polar_deg < 30)[:, None], iris_col, sclera[None, :])
     col[polar_deg < 11] = [0.04, 0.04, 0.04]
     col[(polar_deg >= 30) & (polar_deg < 34)] *= 0.8
     return col

@@ -74,7 +74,8 @@ def on_eyeballs(points: np.ndarray, s: HeadShape) -> np.ndarray:
     return out
 
 
-def eyeball(centre: np.ndarray, s: HeadShape, gaze: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def eyeball(centre: np.ndarray, s: HeadShape,
+            gaze: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One eyeball: vertices, faces and each vertex's polar angle from the gaze axis (deg).
 
     Args:

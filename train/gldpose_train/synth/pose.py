@@ -6,10 +6,9 @@ large poses (about 4 % beyond 60 degrees of |yaw|, about 4 % beyond 20 degrees o
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-
 from gldpose_sdk.errors import InputError
 
 PoseSampler = Callable[[np.random.Generator], tuple[float, float, float]]

@@ -49,10 +49,11 @@ def _split_large(tri: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarr
         t, c = tri[big], col[big]
         mt = (t + np.roll(t, -1, axis=1)) / 2  # midpoints of edges 01, 12, 20
         mc = (c + np.roll(c, -1, axis=1)) / 2
-        parts_t = [np.stack([t[:, 0], mt[:, 0], mt[:, 2]], 1), np.stack([mt[:, 0], t[:, 1], mt[:, 1]], 1),
-                   np.stack([mt[:, 2], mt[:, 1], t[:, 2]], 1), np.stack([mt[:, 0], mt[:, 1], mt[:, 2]], 1)]
-        parts_c = [np.stack([c[:, 0], mc[:, 0], mc[:, 2]], 1), np.stack([mc[:, 0], c[:, 1], mc[:, 1]], 1),
-                   np.stack([mc[:, 2], mc[:, 1], c[:, 2]], 1), np.stack([mc[:, 0], mc[:, 1], mc[:, 2]], 1)]
+        corners = [(0, 3, 5), (3, 1, 4), (5, 4, 2), (3, 4, 5)]  # 0-2: vertices, 3-5: midpoints
+        all_t = np.concatenate([t, mt[:, [0, 1, 2]]], 1)
+        all_c = np.concatenate([c, mc[:, [0, 1, 2]]], 1)
+        parts_t = [all_t[:, list(k)] for k in corners]
+        parts_c = [all_c[:, list(k)] for k in corners]
         tri = np.concatenate([tri[~big]] + parts_t)
         col = np.concatenate([col[~big]] + parts_c)
 
@@ -175,4 +176,4 @@ def _resolve(canvas: Canvas, tri_idx: np.ndarray, pix: np.ndarray, depth: np.nda
     canvas.color.reshape(-1, 3)[p] = (b[:, 0, None] * c[:, 0] + b[:, 1, None] * c[:, 1]
                                       + b[:, 2, None] * c[:, 2])
     canvas.ids.reshape(-1)[p] = mesh_id
-    return int(len(p))
+    return len(p)

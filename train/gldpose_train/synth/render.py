@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from gldpose_sdk.errors import InputError
+
 from gldpose_train.synth import background, scene
 from gldpose_train.synth.pose import POSE_DISTS, get_pose_dist
 from gldpose_train.synth.raster import Canvas
@@ -80,7 +80,8 @@ def render_sample(config: SynthConfig, index: int) -> tuple[np.ndarray, scene.He
 
 def render_frame(rng: np.random.Generator, width_px: int, height_px: int,
                  placements: list[scene.Placement], p_occluder: float = 0.0,
-                 effects: bool = True, bg: np.ndarray | None = None) -> tuple[np.ndarray, list[scene.HeadLabel]]:
+                 effects: bool = True, bg: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, list[scene.HeadLabel]]:
     """Render heads at the given placements over a random (or given) background.
 
     Args:

@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-
 from gldpose_sdk.rotation import rotation_matrix
+
 from gldpose_train.synth import geometry, materials, parts
 from gldpose_train.synth.raster import Canvas, rasterize
 
@@ -214,14 +214,15 @@ def _draw_polyline(canvas: Canvas, proj: _Projector, points: np.ndarray, color: 
     col = tuple(float(c) for c in color)
     for i in range(len(px) - 1):
         if seen[i] and seen[i + 1]:
-            cv2.line(canvas.color, (int(fixed[i, 0]), int(fixed[i, 1])),
-                     (int(fixed[i + 1, 0]), int(fixed[i + 1, 1])), col, thick_px, cv2.LINE_AA, shift=4)
+            p0 = (int(fixed[i, 0]), int(fixed[i, 1]))
+            p1 = (int(fixed[i + 1, 0]), int(fixed[i + 1, 1]))
+            cv2.line(canvas.color, p0, p1, col, thick_px, cv2.LINE_AA, shift=4)
 
 
 def _draw_mouth_line(canvas: Canvas, proj: _Projector, lm: np.ndarray, skin: np.ndarray) -> None:
     """The dark line between the lips, through the inner-lip landmarks (finer than the mesh)."""
     line = lm[[48, 60, 61, 62, 63, 64, 54]]
-    thick = max(1, int(round(0.09 * proj.place.scale_px_per_cm)))
+    thick = max(1, round(0.09 * proj.place.scale_px_per_cm))
     _draw_polyline(canvas, proj, line, skin * 0.35, thick, 0.5)
 
 
@@ -229,7 +230,7 @@ def _draw_glasses(canvas: Canvas, proj: _Projector, shape: geometry.HeadShape,
                   rng: np.random.Generator) -> None:
     """Draw the glasses frame where it is in front of what is already drawn."""
     color = rng.uniform(0.0, 0.35, 3) if rng.random() < 0.7 else rng.uniform(0.3, 0.8, 3)
-    thick = max(1, int(round(0.16 * proj.place.scale_px_per_cm)))
+    thick = max(1, round(0.16 * proj.place.scale_px_per_cm))
     for line in parts.glasses_curve(shape):
         _draw_polyline(canvas, proj, line, color, thick, 0.6)
 

@@ -1,10 +1,10 @@
 """Write synthetic sets in the 300W-LP on-disk format, in parallel; draw a contact sheet.
 
-Each image is ``NAME.jpg`` plus ``NAME.mat`` holding ``Pose_Para`` (1x7 float64: pitch, yaw, roll in
-radians, then tdx, tdy = the image position of the head pivot in pixels, tdz = the camera distance in
-cm, and the scale in pixels per cm), ``pt2d`` (2x68 projected landmarks, pixels), ``pt3d_68``
-(3x68: pixels and depth in cm), ``visible`` (1x68) and ``roi`` (the tight landmark box). A
-``files.txt`` lists the names, one per line, as Hopenet-style readers expect.
+Each image is ``NAME.jpg`` plus ``NAME.mat`` holding ``Pose_Para`` (1x7 float64: pitch, yaw, roll
+in radians, then tdx, tdy = the image position of the head pivot in pixels, tdz = the camera
+distance in cm, and the scale in pixels per cm), ``pt2d`` (2x68 projected landmarks, pixels),
+``pt3d_68`` (3x68: pixels and depth in cm), ``visible`` (1x68) and ``roi`` (the tight landmark
+box). A ``files.txt`` lists the names, one per line, as Hopenet-style readers expect.
 """
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def generate(config: SynthConfig, out_dir: str | Path, count: int, workers: int 
             _work(job)
     else:
         with Pool(workers) as pool:
-            for _ in pool.imap_unordered(_work, jobs, chunksize=max(1, min(32, count // (4 * workers)))):
+            chunk = max(1, min(32, count // (4 * workers)))
+            for _ in pool.imap_unordered(_work, jobs, chunksize=chunk):
                 pass
     elapsed = time.perf_counter() - began
     names = [sample_name(i) for i in range(start, start + count)]
@@ -101,7 +102,7 @@ def generate(config: SynthConfig, out_dir: str | Path, count: int, workers: int 
     return rate
 
 
-def contact_sheet(path: str | Path, seed: int = 7, tile_px: int = 224, cols: int = 6,
+def contact_sheet(path: str | Path, seed: int = 7, tile_px: int = 192, cols: int = 6,
                   rows: int = 6) -> np.ndarray:
     """Render ``rows x cols`` samples spanning the pose range, each captioned with its pose.
 
@@ -118,13 +119,15 @@ def contact_sheet(path: str | Path, seed: int = 7, tile_px: int = 224, cols: int
             pitch = 50 - 100 * r / (rows - 1)
             roll = 25.0 * ((r + c) % 3 - 1)
             place = random_placement(rng, tile_px, (yaw, pitch, roll), (0.36, 0.44))
-            image, _ = render_frame(rng, tile_px, tile_px, [place], p_occluder=0.1)
-            tile = cv2.copyMakeBorder(image, 0, 22, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+            # No camera noise: it would make the PNG several times larger and hide nothing.
+            image, _ = render_frame(rng, tile_px, tile_px, [place], p_occluder=0.1, effects=False)
+            white = (255, 255, 255)
+            tile = cv2.copyMakeBorder(image, 0, 22, 0, 0, cv2.BORDER_CONSTANT, value=white)
             text = f"y {yaw:+.0f} p {pitch:+.0f} r {roll:+.0f}"
-            cv2.putText(tile, text, (6, tile_px + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+            cv2.putText(tile, text, (6, tile_px + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
                         cv2.LINE_AA)
-            tiles.append(cv2.copyMakeBorder(tile, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=(255,) * 3))
+            tiles.append(cv2.copyMakeBorder(tile, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=white))
     sheet = np.vstack([np.hstack(tiles[r * cols:(r + 1) * cols]) for r in range(rows)])
-    if not cv2.imwrite(str(path), sheet):
+    if not cv2.imwrite(str(path), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         raise TrainError(f"cannot write the contact sheet to {path}")
     return sheet
