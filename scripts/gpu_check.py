@@ -199,8 +199,12 @@ def main(argv: list[str]) -> int:
             rows += torch_rows(model, manifest, inputs, ref)
         else:
             _LOG.info("no CUDA device: PyTorch CUDA, onnxruntime CUDA and TensorRT skipped")
-        rows += export_rows(model_dir, work / "export", has_cuda)
-        if has_cuda:
+        try:
+            rows += export_rows(model_dir, work / "export", has_cuda)
+        except Exception as exc:  # a script's top level: report and go on (onnx, onnxscript...)
+            rows.append({"run": "export + verify", "precision": "-", "tolerance_deg": None,
+                         "latency_ms": None, "skipped": f"{type(exc).__name__}: {exc}"[:200]})
+        if has_cuda and (work / "export" / "model.onnx").is_file():
             rows.append(ort_cuda_row(work / "export", manifest, inputs, ref))
     _LOG.info("|delta| vs PyTorch CPU fp32, degrees\n%s", table(rows))
     if os.environ.get("OUT"):
