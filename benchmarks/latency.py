@@ -97,14 +97,14 @@ def face_frame(n_faces: int, rng: np.random.Generator) -> tuple[np.ndarray, list
 
 
 def bench_variant(label: str, model_dir: Path, batches: tuple[int, ...], runs: int,
-                  warmup: int, device: str, seen: dict[tuple[str, str, str], str]
+                  warmup: int, base: BackendOptions, seen: dict[tuple[str, str, str], str]
                   ) -> tuple[list[Row], str | None]:
     """Rows for one variant, or a reason it was not timed."""
     name, overrides = VARIANTS[label]
     missing = missing_packages(name)
     if missing:
         return [], f"{', '.join(missing)} not installed"
-    options = dataclasses.replace(BackendOptions(device=device), **overrides)
+    options = dataclasses.replace(base, **overrides)
     try:
         est = PoseEstimator(model_dir, backend=name, detector="none",
                             config=EstimatorConfig(backend=options))
@@ -137,7 +137,8 @@ def _peer_crop(frame: np.ndarray, box: tuple, size: int, bgr_scale: Callable) ->
     return np.ascontiguousarray(bgr_scale(img).transpose(2, 0, 1)[None])
 
 
-def bench_peers(peers: Path, runs: int, warmup: int) -> tuple[list[Row], list[tuple[str, str]]]:
+def bench_peers(peers: Path, runs: int, warmup: int,
+                threads: int = 0) -> tuple[list[Row], list[tuple[str, str]]]:
     """Batch-1 rows for FSA-Net (ONNX Runtime, ensemble of two) and OMZ (OpenVINO)."""
     rows: list[Row] = []
     skipped: list[tuple[str, str]] = []
@@ -146,7 +147,10 @@ def bench_peers(peers: Path, runs: int, warmup: int) -> tuple[list[Row], list[tu
     if fsa and not missing_packages("onnxruntime"):
         import onnxruntime as ort
 
-        sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in fsa]
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        sessions = [ort.InferenceSession(str(p), sess_options=so,
+                                         providers=["CPUExecutionProvider"]) for p in fsa]
         x = np.zeros((1, 3, 64, 64), np.float32)
         net_fn = lambda: [s.run(None, {s.get_inputs()[0].name: x}) for s in sessions]  # noqa: E731
 
@@ -162,7 +166,9 @@ def bench_peers(peers: Path, runs: int, warmup: int) -> tuple[list[Row], list[tu
     if omz and not missing_packages("openvino"):
         import openvino as ov
 
-        compiled = ov.Core().compile_model(str(omz[0]), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        config = {"PERFORMANCE_HINT": "LATENCY"} | (
+            {"INFERENCE_NUM_THREADS": threads} if threads else {})
+        compiled = ov.Core().compile_model(str(omz[0]), "CPU", config)
         request = compiled.create_infer_request()
         x = np.zeros((1, 3, 60, 60), np.float32)
         net_fn = lambda: request.infer({0: x})  # noqa: E731
@@ -208,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=30, help="timed runs per cell (median)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads per runtime (0: each runtime's default)")
     p.add_argument("--variants", nargs="+", choices=VARIANT_ORDER, default=list(VARIANT_ORDER))
     p.add_argument("--peers", type=Path, default=DEFAULT_PEERS,
                    help="folder with fsanet/ and omz-head-pose-adas-0001/ (skipped if absent)")
@@ -230,14 +238,15 @@ def run(args: argparse.Namespace) -> dict:
     rows: list[Row] = []
     skipped: list[tuple[str, str]] = []
     seen: dict[tuple[str, str, str], str] = {}
+    base = BackendOptions(device=args.device, num_threads=args.threads)
     for label in args.variants:
         got, reason = bench_variant(label, Path(model_dir), tuple(args.batch_sizes), args.runs,
-                                    args.warmup, args.device, seen)
+                                    args.warmup, base, seen)
         rows += got
         if reason:
             skipped.append((label, reason))
     if args.peers is not None and args.peers.is_dir():
-        peer_rows, peer_skipped = bench_peers(args.peers, args.runs, args.warmup)
+        peer_rows, peer_skipped = bench_peers(args.peers, args.runs, args.warmup, args.threads)
         rows, skipped = rows + peer_rows, skipped + peer_skipped
     rows = with_speedups(rows)
     return {
@@ -247,7 +256,8 @@ def run(args: argparse.Namespace) -> dict:
                     "cpu": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "python": sys.version.split()[0]},
         "settings": {"batch_sizes": args.batch_sizes, "runs": args.runs, "warmup": args.warmup,
-                     "device": args.device, "quick": args.quick, "reference": list(REFERENCE)},
+                     "device": args.device, "threads": args.threads, "quick": args.quick,
+                     "reference": list(REFERENCE)},
         "rows": [dataclasses.asdict(r) for r in rows],
         "skipped": [list(s) for s in skipped],
     }
