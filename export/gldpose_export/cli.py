@@ -17,8 +17,7 @@ from gldpose_export import ParityError
 from gldpose_export.config import ONNX_EXPORTERS, ExportConfig
 from gldpose_export.formats import FORMATS, NEEDS_ONNX, preflight_format, resolve_format
 from gldpose_sdk.errors import GldposeError
-from gldpose_sdk.manifest import Manifest, read_manifest, verify_artefact, write_manifest
-from gldpose_sdk.model import WEIGHTS_NAME
+from gldpose_sdk.manifest import Manifest, verify_artefact, write_manifest
 
 _LOG = logging.getLogger("gldpose_export")
 

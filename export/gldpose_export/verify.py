@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -252,7 +253,8 @@ def _run_tensorrt(model_dir: Path, art: Artefact, manifest: Manifest,
         check_engine_compat(engine_identity(art), to_tensorrt.current_identity(), art.path)
         runner = to_tensorrt.EngineRunner(path)
     except ExportError as exc:  # tensorrt or CUDA missing here: report, do not fail
-        return [RuntimeRun("tensorrt", art.precision, skipped=str(exc).split(":")[0])]
+        return [RuntimeRun("tensorrt", art.precision,
+                           skipped=re.split(r"[:(]", str(exc))[0].strip())]
     outputs = runner(inputs)
     return [RuntimeRun(f"tensorrt {art.runtime_version}", art.precision,
                        _angles(outputs, art, manifest))]

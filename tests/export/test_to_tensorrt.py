@@ -68,6 +68,24 @@ def test_tensorrt_format_without_tensorrt_says_so(tiny_model_dir: Path, tmp_path
                                 angles_onnx=False))
 
 
+@pytest.mark.skipif(HAS_TRT, reason="tensorrt is installed: the missing-package path is moot")
+def test_verify_skips_engine_without_tensorrt(small_copy) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    from gldpose_export.verify import verify_model_dir
+    from gldpose_sdk.manifest import make_artefact, read_manifest, write_manifest
+
+    model_dir = small_copy("model.onnx")
+    (model_dir / "model_fp16.engine").write_bytes(b"not a real engine")
+    art = make_artefact(model_dir, "model_fp16.engine", "tensorrt", precision="fp16",
+                        runtime_version=BUILT.trt_version, gpu_name=BUILT.gpu_name,
+                        compute_capability=BUILT.compute_capability)
+    write_manifest(model_dir, read_manifest(model_dir).with_artefact(art))
+    report = verify_model_dir(model_dir, n_random=2, n_crops=1)
+    row = next(r for r in report.rows if r.artefact == "model_fp16.engine")
+    assert row.skipped == "tensorrt is not installed" and row.passed
+    assert "skipped: tensorrt is not installed" in report.table()
+
+
 @pytest.mark.gpu
 def test_fp16_engine_parity(tiny_model_dir: Path, tmp_path: Path) -> None:
     if not HAS_TRT:
