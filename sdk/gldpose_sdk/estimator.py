@@ -113,6 +113,7 @@ class PoseEstimator:
             ManifestMismatchError: the artefact does not match its manifest or this machine.
             BackendUnavailableError: the backend asked for (or every backend) cannot run.
             ValueError: unknown backend name or bad device string.
+            InputError: unknown detector name.
         """
         self.config = config or EstimatorConfig()
         parse_device(device)
@@ -121,12 +122,12 @@ class PoseEstimator:
         options = self.config.backend
         if device != "auto":
             options = dataclasses.replace(options, device=device)
+        self._detector = build_detector(detector)  # before the backend: nothing to release
+        self._detect_lock = threading.Lock()
         self._platform = platform or detect_platform()
         self._backend, self._selection = select_backend(
             self.model_dir, self.manifest, backend, options, self._platform)
         self._centres = self.manifest.bins.centres_deg()
-        self._detector = build_detector(detector)
-        self._detect_lock = threading.Lock()
 
     # -- single frames and crops ---------------------------------------------------------
     def estimate(self, frame_bgr: np.ndarray, boxes: Sequence[Sequence[float]] | None = None
