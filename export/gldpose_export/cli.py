@@ -113,7 +113,8 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``gldpose export`` argument parser."""
-    p = argparse.ArgumentParser(prog="gldpose export", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="gldpose export", description="Export a checkpoint folder "
+                                "to ONNX, OpenVINO IR and TensorRT engines, with parity checks.")
     p.add_argument("--checkpoint", required=True, type=Path,
                    help="model folder with model.safetensors + manifest.json")
     p.add_argument("--out", required=True, type=Path, help="model folder to write")
