@@ -17,7 +17,7 @@ from gldpose_sdk.rotation import rotation_matrix
 from gldpose_train.synth import geometry, materials, parts
 from gldpose_train.synth.raster import Canvas, rasterize
 
-# Skin grid (azimuth x height samples): the fine one for faces above FINE_PX_PER_CM, where the
+# Skin grid (azimuth x height samples): the fine one for faces from FINE_PX_PER_CM up, where the
 # coarse one's facets would show; the coarse one is 15 % faster and enough for small faces.
 GRID_FINE, GRID_COARSE = (96, 76), (88, 68)
 FINE_PX_PER_CM = 8.0
@@ -154,7 +154,7 @@ def render_head(canvas: Canvas, rng: np.random.Generator, place: Placement, ligh
     shape = geometry.HeadShape.random(rng)
     app = materials.Appearance.random(rng)
     proj = _Projector(place)
-    theta, ys, faces = _skin_grid(GRID_FINE if place.scale_px_per_cm > FINE_PX_PER_CM
+    theta, ys, faces = _skin_grid(GRID_FINE if place.scale_px_per_cm >= FINE_PX_PER_CM
                                   else GRID_COARSE)
     skin = geometry.surface(theta, ys * shape.height, shape)  # the grid spans an average head
     lm = geometry.landmarks_3d(shape)

@@ -1,8 +1,8 @@
 """Write synthetic sets in the 300W-LP on-disk format, in parallel; draw a contact sheet.
 
 Each image is ``NAME.jpg`` plus ``NAME.mat`` holding ``Pose_Para`` (1x7 float64: pitch, yaw, roll
-in radians, then tdx, tdy = the image position of the head pivot in pixels, tdz = the camera
-distance in cm, and the scale in pixels per cm), ``pt2d`` (2x68 projected landmarks, pixels),
+in radians, then tdx, tdy = the image position of the head pivot in pixels (y down), tdz = the
+camera distance in cm, and the scale in pixels per cm), ``pt2d`` (2x68 projected landmarks, pixels),
 ``pt3d_68`` (3x68: pixels and depth in cm), ``visible`` (1x68) and ``roi`` (the tight landmark
 box). A ``files.txt`` lists the names, one per line, as Hopenet-style readers expect.
 """
