@@ -101,9 +101,18 @@ def add_occluder(rng: np.random.Generator, canvas: Canvas, box: tuple[float, flo
     if not sel.any():
         return
     height, width = mask.shape
-    texture = (_smooth_field(rng, height, width, 4) if rng.random() < 0.5
-               else _pattern(rng, height, width))
-    shading = 0.6 + 0.4 * _smooth_field(rng, height, width, 2).mean(2, keepdims=True)
+    kind = rng.random()
+    if kind < 0.4:
+        texture = np.empty((height, width, 3), np.float32)
+        texture[:] = rng.uniform(0, 1, 3)
+    else:
+        texture = (_smooth_field(rng, height, width, 4) if kind < 0.7
+                   else _pattern(rng, height, width))
+    # Shade it like a rounded object (darker toward its outline) so it reads as being in front.
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    bulge = np.sqrt(dist / max(float(dist.max()), 1.0))[..., None]
+    light = _smooth_field(rng, height, width, 2).mean(2, keepdims=True)
+    shading = (0.35 + 0.65 * bulge) * (0.7 + 0.3 * light)
     canvas.color[sel] = (texture * shading)[sel]
     canvas.depth[sel] = 0.0
     canvas.ids[sel] = mesh_id
