@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from gldpose_sdk.errors import InputError
+from gldpose_train import TrainError
 from gldpose_train.synth import pose, scene
 from gldpose_train.synth.raster import Canvas, rasterize
 from gldpose_train.synth.render import SynthConfig, render_frame, render_sample
@@ -119,12 +119,12 @@ def test_pose_distributions_have_the_intended_shape() -> None:
     assert np.abs(uni).max(0) == pytest.approx([90, 60, 45], abs=0.5)
 
 
-def test_bad_config_raises_input_error() -> None:
-    with pytest.raises(InputError, match="unknown pose distribution"):
+def test_bad_config_raises_train_error() -> None:
+    with pytest.raises(TrainError, match="unknown pose distribution"):
         SynthConfig(pose_dist="gaussian")
-    with pytest.raises(InputError, match="at least 32"):
+    with pytest.raises(TrainError, match="at least 32"):
         SynthConfig(size_px=8)
-    with pytest.raises(InputError, match="imbalanced"):
+    with pytest.raises(TrainError, match="imbalanced"):
         pose.get_pose_dist("nope")
 
 
@@ -145,3 +145,4 @@ def test_cli_writes_a_set(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.glob("*.mat")) == ["synth_0000000.mat",
                                                               "synth_0000001.mat"]
     assert main(["--count", "1"]) == 2  # no --out
+    assert main(["--out", str(tmp_path), "--count", "1", "--size", "8"]) == 1  # logged error

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from gldpose_sdk.errors import InputError
+
+from gldpose_train import TrainError
 
 PoseSampler = Callable[[np.random.Generator], tuple[float, float, float]]
 
@@ -46,8 +47,8 @@ def get_pose_dist(name: str) -> PoseSampler:
     """The sampler registered as ``name``.
 
     Raises:
-        InputError: unknown name (the message lists the valid ones).
+        TrainError: unknown name (the message lists the valid ones).
     """
     if name not in POSE_DISTS:
-        raise InputError(f"unknown pose distribution {name!r}; choose one of {sorted(POSE_DISTS)}")
+        raise TrainError(f"unknown pose distribution {name!r}; choose one of {sorted(POSE_DISTS)}")
     return POSE_DISTS[name]

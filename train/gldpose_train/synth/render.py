@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gldpose_sdk.errors import InputError
 
+from gldpose_train import TrainError
 from gldpose_train.synth import background, scene
 from gldpose_train.synth.pose import POSE_DISTS, get_pose_dist
 from gldpose_train.synth.raster import Canvas
@@ -36,14 +36,14 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         if self.size_px < 32:
-            raise InputError(f"image size must be at least 32 px, got {self.size_px}")
+            raise TrainError(f"image size must be at least 32 px, got {self.size_px}")
         if self.pose_dist not in POSE_DISTS:
-            raise InputError(f"unknown pose distribution {self.pose_dist!r}; "
+            raise TrainError(f"unknown pose distribution {self.pose_dist!r}; "
                              f"choose one of {sorted(POSE_DISTS)}")
         if not 0 < self.face_frac[0] <= self.face_frac[1] <= 1:
-            raise InputError(f"face_frac must satisfy 0 < lo <= hi <= 1, got {self.face_frac}")
+            raise TrainError(f"face_frac must satisfy 0 < lo <= hi <= 1, got {self.face_frac}")
         if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
-            raise InputError(f"jpeg_quality must be within 1..100, got {self.jpeg_quality}")
+            raise TrainError(f"jpeg_quality must be within 1..100, got {self.jpeg_quality}")
 
 
 def image_rng(seed: int, index: int) -> np.random.Generator:
