@@ -16,13 +16,14 @@ import scipy.io
 def face_image(height: int, width: int, seed: int) -> np.ndarray:
     """A BGR uint8 image with smooth structure (survives JPEG) and a seed-dependent pattern."""
     rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, size=(max(2, height // 16), max(2, width // 16), 3), dtype=np.uint8)
+    shape = (max(2, height // 16), max(2, width // 16), 3)
+    small = rng.integers(0, 256, size=shape, dtype=np.uint8)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
 def write_300wlp(folder: Path, name: str, ypr_deg: Sequence[float], pt2d: np.ndarray,
                  size: tuple[int, int] = (160, 200), seed: int = 0) -> None:
-    """``NAME.jpg`` + ``NAME.mat`` with ``Pose_Para`` = [pitch, yaw, roll, tx, ty, tz, s] radians."""
+    """``NAME.jpg`` + ``NAME.mat``, ``Pose_Para`` = [pitch, yaw, roll, tx, ty, tz, s] radians."""
     yaw, pitch, roll = np.radians(np.asarray(ypr_deg, dtype=np.float64))
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""300W-LP / AFLW2000 / synthetic reader on fixtures in the .jpg + .mat format, and the real samples."""
+"""300W-LP / AFLW2000 / synthetic reader on .jpg + .mat fixtures, and on the real samples."""
 from __future__ import annotations
 
 from pathlib import Path

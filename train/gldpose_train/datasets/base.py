@@ -3,10 +3,15 @@
 A reader parses its annotations once in ``__init__`` (labels and boxes, never pixels) and implements
 ``_load(index) -> (image_bgr, box)``; :class:`PoseDataset` does the rest: it drops samples outside
 the bin range, keeps ``max_samples``, and in ``__getitem__`` applies the evaluation transform (the
-SDK's preprocessing) or the training augmentation. Inside DataLoader workers it sets OpenCV to one
-thread (the workers are the parallelism) and draws augmentation from a generator seeded by
-``options.seed`` and ``torch.initial_seed()``, which PyTorch makes distinct and reproducible per
-worker once the run calls ``torch.manual_seed``.
+SDK's preprocessing) or the training augmentation. Each process (main or DataLoader worker) opens
+its own handles and draws augmentation from a generator seeded by ``options.seed`` and
+``torch.initial_seed()``, which PyTorch makes distinct and reproducible per worker once the run
+calls ``torch.manual_seed``.
+
+OpenCV threads: the readers never change them. Calling ``cv2.setNumThreads`` inside a forked
+worker can deadlock (the parent's thread pool is destroyed from a process that lacks its
+threads); to keep workers single-threaded, call ``cv2.setNumThreads(1)`` in the main process
+before the DataLoader starts its workers.
 """
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -170,8 +174,6 @@ class PoseDataset(Dataset):
         """Per-process state, made on first use in each process (DataLoader workers fork)."""
         if self._pid != os.getpid() or self._rng is None:
             self._pid = os.getpid()
-            if torch.utils.data.get_worker_info() is not None:
-                cv2.setNumThreads(1)
             self._rng = np.random.default_rng([self.options.seed, torch.initial_seed() % 2**63])
             self._open()
         return self._rng

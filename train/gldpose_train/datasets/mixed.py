@@ -3,9 +3,9 @@
 :class:`MixedDataset` is an ordinary map-style dataset, so it works with any sampler (also
 ``DistributedSampler``). For each epoch it draws a schedule of ``(dataset, index)`` pairs: dataset k
 gets ``round(weight_k * length)`` slots (largest remainders, so the counts are exact), filled by
-walking fresh random permutations of that dataset (every sample is used once before any repeats),
-and the slots are shuffled. Call :meth:`set_epoch` before each epoch's iterator is created (with
-``persistent_workers`` the workers would keep the old schedule).
+walking fresh random permutations of that dataset (so within an epoch the use counts of its
+samples differ by at most one), and the slots are shuffled. Call :meth:`set_epoch` before each
+epoch's iterator is created (with ``persistent_workers`` the workers would keep the old schedule).
 """
 from __future__ import annotations
 
