@@ -31,6 +31,7 @@ class Appearance:
     cloth: tuple[float, float, float]
     hairline_cm: float        # height of the front hairline above the eye line
     hair_cm: float            # thickness of the hair volume (0: bald)
+    nape_cm: float            # height of the hairline at the back (long hair: low)
     beard: float              # beard opacity 0..1
     blush: float              # cheek redness 0..1
     has_glasses: bool
@@ -48,8 +49,11 @@ class Appearance:
         return cls(skin=tuple(skin[::-1]), hair=tuple(np.clip(hair, 0, 1)[::-1]),
                    iris=tuple(_IRIS_RGB[rng.integers(len(_IRIS_RGB))][::-1]),
                    cloth=tuple(rng.uniform(0.05, 0.9, 3)),
-                   hairline_cm=float(rng.uniform(4.6, 7.5)),
+                   hairline_cm=float(rng.uniform(3.4, 7.5) if rng.random() < 0.25
+                                     else rng.uniform(4.6, 7.5)),  # a quarter with a fringe
                    hair_cm=0.0 if bald else float(rng.uniform(0.25, 1.6)),
+                   nape_cm=float(rng.uniform(-11.0, -7.0) if rng.random() < 0.3
+                                 else rng.uniform(-7.0, -5.0)),  # some long at the back
                    beard=float(rng.uniform(0.4, 0.95)) if rng.random() < 0.2 else 0.0,
                    blush=float(rng.uniform(0.0, 1.0)), has_glasses=bool(rng.random() < 0.15),
                    noise_seed=int(rng.integers(2 ** 31)))
@@ -86,7 +90,8 @@ def hair_mask(theta: np.ndarray, y: np.ndarray, app: Appearance,
     at = np.abs(theta)
     # Hairline height: forehead in front, above the ears at the sides, the nape at the back.
     line = np.interp(at, [0, 0.6, 1.15, 1.45, 1.75, 2.3, np.pi],
-                     [app.hairline_cm, app.hairline_cm - 0.6, 3.0, 2.2, 1.2, -5.5, -6.5])
+                     [app.hairline_cm, app.hairline_cm - 0.6, 3.0, 2.2, 1.2,
+                      app.nape_cm + 1.0, app.nape_cm])
     return np.clip((y - line) / ramp_cm, 0, 1)
 
 
