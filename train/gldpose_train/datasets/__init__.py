@@ -60,6 +60,6 @@ def build_dataset(name: str, root: str | Path, *, split: str | None = None, trai
     cls = dataset_class(name)
     opts = options if options is not None else DatasetOptions()
     kwargs = {"train": train, "input_size_px": input_size_px, "options": opts}
-    if getattr(cls, "has_split", False):
+    if cls.has_split:
         kwargs["split"] = split
     return cls(Path(root), **kwargs)

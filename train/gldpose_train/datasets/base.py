@@ -98,6 +98,7 @@ class PoseDataset(Dataset):
     """
 
     random_margin: bool = True
+    has_split: bool = False                # True: the constructor takes ``split`` (a split column)
     _per_process: tuple[str, ...] = ()     # attributes opened per process, never pickled
 
     def __init__(self, root: str | Path, *, train: bool, input_size_px: int,
