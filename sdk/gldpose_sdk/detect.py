@@ -189,7 +189,8 @@ class FaceDetector(ABC):
 
 
 class CallableDetector(FaceDetector):
-    """Wraps a user function ``frame_bgr -> [(x0, y0, x1, y1[, score]), ...]`` (pixels)."""
+    """Wraps a user function ``frame_bgr -> [(x0, y0, x1, y1[, score]), ...]`` (pixels; None
+    counts as no face). The boxes are used as they are (no correction): give tight boxes."""
 
     name = "callable"
 
@@ -199,8 +200,9 @@ class CallableDetector(FaceDetector):
         self._fn = fn
 
     def _detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        found = self._fn(frame_bgr)
         out = []
-        for i, row in enumerate(self._fn(frame_bgr)):
+        for i, row in enumerate(() if found is None else found):
             if isinstance(row, Detection):
                 row = (*row.box, row.score)
             values = np.asarray(row, dtype=np.float64).ravel()

@@ -91,6 +91,9 @@ def test_callable_wrapper_converts_validates_and_sorts() -> None:
     assert seen == [(40, 50, 3)]
     assert [d.score for d in dets] == [2.0, 1.0, 0.5]
     assert dets[1].box == (1.0, 2.0, 11.0, 22.0)
+    assert build_detector(lambda img: None)(frame) == []
+    as_array = build_detector(lambda img: np.array([[1.0, 2.0, 5.0, 9.0, 0.7]]))(frame)
+    assert as_array == [Detection((1.0, 2.0, 5.0, 9.0), 0.7)]
     with pytest.raises(InputError, match="result 0 must be 4 or 5 finite numbers"):
         build_detector(lambda img: [(1, 2, 3)])(frame)
     with pytest.raises(InputError, match="x1 <= x0"):
