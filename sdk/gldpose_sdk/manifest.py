@@ -90,8 +90,14 @@ class CropRule:
 
     @classmethod
     def hopenet(cls, k: float = 0.2) -> "CropRule":
-        """Hopenet's crop with margin k: 0.6k*w left/right, 2k*h top, 0.6k*h bottom."""
-        return cls(left_frac=0.6 * k, top_frac=2 * k, right_frac=0.6 * k, bottom_frac=0.6 * k)
+        """Hopenet's crop with margin k (DESIGN 4), steps applied in the published order.
+
+        ``x_min -= 0.6k*w; y_min -= 2k*h; x_max += 0.6k*w'; y_max += 0.6k*h'``, where w' and h'
+        are the sizes already enlarged by the earlier steps, so the right and bottom fractions
+        of the original size are ``0.6k(1 + 0.6k)`` and ``0.6k(1 + 2k)``.
+        """
+        return cls(left_frac=0.6 * k, top_frac=2 * k, right_frac=0.6 * k * (1 + 0.6 * k),
+                   bottom_frac=0.6 * k * (1 + 2 * k))
 
     def expand(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """Return the crop box ``(x0, y0, x1, y1)`` in pixels for a tight face box."""

@@ -31,9 +31,14 @@ def test_bins_centres_and_edges():
 
 
 def test_hopenet_crop_rule_matches_published_order():
-    x0, y0, x1, y1 = CropRule.hopenet(0.2).expand((100, 100, 200, 300))
-    assert (x0, x1) == pytest.approx((100 - 12, 200 + 12))
-    assert (y0, y1) == pytest.approx((100 - 80, 300 + 24))
+    # Hopenet's loader, step by step: later steps see the already enlarged box.
+    k, (x_min, y_min, x_max, y_max) = 0.2, (100.0, 100.0, 200.0, 300.0)
+    x_min -= 0.6 * k * abs(x_max - x_min)
+    y_min -= 2 * k * abs(y_max - y_min)
+    x_max += 0.6 * k * abs(x_max - x_min)
+    y_max += 0.6 * k * abs(y_max - y_min)
+    assert CropRule.hopenet(k).expand((100, 100, 200, 300)) == pytest.approx(
+        (x_min, y_min, x_max, y_max))
 
 
 @pytest.mark.parametrize("mutate, phrase", [

@@ -52,6 +52,12 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--imagenet-weights", default="", help="local torchvision .pth (optional)")
     p.add_argument("--crop-margin", type=float, default=0.2, help="Hopenet margin k (eval)")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--pad-frac", type=float, default=0.0,
+                   help="crops: black border per side, fraction of the crop")
+    p.add_argument("--label-columns", default="",
+                   help="crops: CSV columns for yaw,pitch,roll, e.g. "
+                        "yaw_annotated,pitch_teacher,roll_teacher")
+    p.add_argument("--file-list", default="", help="text file of sample names to use")
     return p
 
 
@@ -71,7 +77,9 @@ def config_from_args(args: argparse.Namespace):
         val_dataset=args.val_dataset, val_data=args.val_data, val_fraction=args.val_fraction,
         val_every_steps=args.val_every_steps, max_samples=args.max_samples,
         imagenet_weights=args.imagenet_weights, crop_margin_k=args.crop_margin,
-        channels_last=args.channels_last)
+        channels_last=args.channels_last, pad_frac=args.pad_frac,
+        label_columns=tuple(c for c in args.label_columns.split(",") if c),
+        file_list=args.file_list)
 
 
 def _run(fn, argv) -> int:

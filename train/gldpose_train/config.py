@@ -40,6 +40,9 @@ class TrainConfig:
     max_samples: int = 0                  # 0: all
     imagenet_weights: str = ""            # local torchvision state dict; nothing is downloaded
     crop_margin_k: float = 0.2
+    pad_frac: float = 0.0                 # whole-crop sets: black border per side
+    label_columns: tuple[str, ...] = ()   # crops CSV: yaw, pitch, roll columns
+    file_list: str = ""                   # Hopenet-style list of sample names
     channels_last: bool = False
     log_every_steps: int = 20
 
@@ -62,6 +65,7 @@ class TrainConfig:
         data: dict[str, Any] = json.loads(text)
         data["loss"] = LossConfig(**data["loss"])
         data["betas"] = tuple(data["betas"])
+        data["label_columns"] = tuple(data.get("label_columns", ()))
         return cls(**data)
 
     def save(self, path: Path) -> None:

@@ -60,7 +60,9 @@ def _init_distributed(cfg: TrainConfig) -> _Dist:
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, CropRule]:
     """Training set (augmented) and validation set (evaluation transform), and the crop rule."""
     opts = DatasetOptions(crop_margin_k=cfg.crop_margin_k, seed=cfg.seed,
-                          max_samples=cfg.max_samples or None)
+                          max_samples=cfg.max_samples or None, pad_frac=cfg.pad_frac,
+                          label_columns=tuple(cfg.label_columns) or None,
+                          file_list=Path(cfg.file_list) if cfg.file_list else None)
     common = {"input_size_px": cfg.input_size_px, "options": opts}
     train = build_dataset(cfg.dataset, cfg.data, split="train", train=True, **common)
     crop = train.crop_rule

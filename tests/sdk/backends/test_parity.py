@@ -47,7 +47,10 @@ def test_backend_parity_with_pytorch(name: str, exported_model_dir: Path,
     manifest = read_manifest(exported_model_dir)
     if not manifest.has(BACKENDS[name].artefact):
         pytest.skip(f"no {BACKENDS[name].artefact} artefact could be exported here")
-    got = _angles(name, exported_model_dir, batch, max_batch=4)  # also exercises splitting
+    # Format parity is checked at f32; OpenVINO's default bf16 hint is an accuracy trade-off
+    # measured on the trained model (docs/results/default_model.md), not a format property.
+    got = _angles(name, exported_model_dir, batch, max_batch=4,  # also exercises splitting
+                  openvino_precision="f32")
     precision = "fp16" if name == "tensorrt" else "fp32"
     assert got.shape == reference.shape == (len(crops), 3)
     assert np.abs(got - reference).max() <= TOLERANCE_DEG[precision]
