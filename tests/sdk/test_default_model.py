@@ -47,4 +47,7 @@ def test_default_model_keeps_its_recorded_accuracy(shared_data, backend):
     err = np.abs(np.array([p.angles_deg for p in poses]) - labels).mean(axis=0)
     for k, angle in enumerate(("yaw", "pitch", "roll")):
         assert abs(err[k] - recorded[angle]) <= MARGIN_DEG, (angle, err[k], recorded[angle])
-    assert all(0 < p.yaw_std_deg < 60 for p in poses)
+    # Trained on Gaussians of sigma 4 bins (12 deg): typical spread is near that; a few
+    # ambiguous faces (left/right profile) are bimodal and far wider, which is the point.
+    std = np.array([p.std_deg for p in poses])
+    assert np.all(std > 0) and 8 < np.median(std[:, 0]) < 25
