@@ -2,7 +2,10 @@
 
 Retrain the shipped default from scratch (GPU recommended; CPU works, slowly):
 
-    python scripts/train_default_model.py --data ../shared/data/aflw-crops --variants default
+    python scripts/train_default_model.py --data ../shared/data/aflw-crops --variants default \
+        --epochs 23 --out runs/default_model
+
+(``default`` is ``mnv3l_gld_s4_a0``; the shipped weights ran 23 epochs on an H200 in 248 s.)
 
 Run the whole comparison grid in parallel on one GPU, with a wall-clock budget per run:
 
@@ -26,10 +29,10 @@ from pathlib import Path
 
 # (backbone, loss, alpha, sigma_bins, yaw label column)
 VARIANTS: dict[str, tuple[str, str, float, float, str]] = {
-    "default": ("mobilenet_v3_large", "gld", 0.01, 4.0, "yaw_annotated"),
     "effb0_gld_s4": ("efficientnet_b0", "gld", 0.01, 4.0, "yaw_annotated"),
     "mnv3l_gld_s2": ("mobilenet_v3_large", "gld", 0.01, 2.0, "yaw_annotated"),
     "mnv3l_gld_s4_a0": ("mobilenet_v3_large", "gld", 0.0, 4.0, "yaw_annotated"),
+    "mnv3l_gld_s4_a0.01": ("mobilenet_v3_large", "gld", 0.01, 4.0, "yaw_annotated"),
     "mnv3l_gld_s4_teacher_yaw": ("mobilenet_v3_large", "gld", 0.01, 4.0, "yaw_teacher"),
     "mnv3l_gld_s6": ("mobilenet_v3_large", "gld", 0.01, 6.0, "yaw_annotated"),
     "mnv3l_hopenet_a1": ("mobilenet_v3_large", "hopenet", 1.0, 4.0, "yaw_annotated"),
@@ -37,6 +40,7 @@ VARIANTS: dict[str, tuple[str, str, float, float, str]] = {
     "resnet18_gld_s4": ("resnet18", "gld", 0.01, 4.0, "yaw_annotated"),
     "resnet50_gld_s4": ("resnet50", "gld", 0.01, 4.0, "yaw_annotated"),
 }
+DEFAULT_VARIANT = "mnv3l_gld_s4_a0"   # the shipped model, chosen on the validation split
 INPUT_SIZE_PX = 96
 # The AFLW crops are 3DDFA ROI boxes: a square of side sqrt(2) * max(w, h) of the landmark box,
 # about the box centre. sqrt(2) = 1 + 2 * 0.2071.
@@ -91,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    names = sorted(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    names = sorted(VARIANTS) if args.variants == "all" else [
+        DEFAULT_VARIANT if n == "default" else n for n in args.variants.split(",")]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
