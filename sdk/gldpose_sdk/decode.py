@@ -89,9 +89,9 @@ def decode_logits(
         InputError: wrong rank, dtype, bin count, or NaN/Inf in the logits.
     """
     _announce()
-    if _compiled is None or logits.dtype == np.float64:
+    if _compiled is None or not isinstance(logits, np.ndarray) or logits.dtype == np.float64:
         return decode_logits_numpy(logits, centres_deg, return_probs)
-    check_logits(logits, centres_deg)
+    # The extension validates rank, dtype, bin count and finiteness itself (naming the row).
     centres = np.ascontiguousarray(centres_deg, dtype=np.float32)
     try:
         return tuple(_compiled.decode(logits, centres, return_probs))

@@ -49,9 +49,10 @@ def test_probabilities_sum_to_one(rng):
 @pytest.mark.parametrize("bad, phrase", [
     (np.full((1, 3, 66), np.nan, np.float32), "NaN"),
     (np.full((1, 3, 66), np.inf, np.float32), "NaN or Inf"),
-    (np.zeros((3, 66), np.float32), "shape"),
+    (np.zeros((3, 66), np.float32), "shape|dimensions"),
     (np.zeros((1, 3, 65), np.float32), "bins"),
     (np.zeros((1, 3, 66), np.int32), "float"),
+    ([[[0.0] * 66] * 3], "numpy array"),
 ])
 def test_rejects_bad_logits(bad, phrase):
     with pytest.raises(InputError, match=phrase):
