@@ -25,7 +25,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.io
-
 from gldpose_sdk.detect import DETECTORS, FaceDetector, box_iou, load_detector
 from gldpose_sdk.errors import BackendUnavailableError
 
@@ -153,7 +152,7 @@ def timing_frames(samples: list[Sample]) -> list[np.ndarray]:
     for s in samples[:4]:
         img = cv2.imread(s.path, cv2.IMREAD_COLOR)
         scale = 480 / img.shape[0]
-        img = cv2.resize(img, (int(round(img.shape[1] * scale)), 480))[:, :640]
+        img = cv2.resize(img, (round(img.shape[1] * scale), 480))[:, :640]
         frame = np.zeros((480, 640, 3), np.uint8)
         x = (640 - img.shape[1]) // 2
         frame[:, x: x + img.shape[1]] = img

@@ -44,7 +44,7 @@ def project(points_head: np.ndarray, rotation: np.ndarray, centre_px: Sequence[f
 
 
 def _pt(p: np.ndarray) -> tuple[int, int]:
-    return int(round(p[0])), int(round(p[1]))
+    return round(float(p[0])), round(float(p[1]))
 
 
 def _draw_on(img: np.ndarray, pose: Pose, axis_length_px: float | None, show_cube: bool,
@@ -53,7 +53,7 @@ def _draw_on(img: np.ndarray, pose: Pose, axis_length_px: float | None, show_cub
     centre = ((x0 + x1) / 2, (y0 + y1) / 2)
     size = max(x1 - x0, y1 - y0)
     length = float(axis_length_px) if axis_length_px is not None else 0.6 * size
-    thick = max(1, int(round(size / 120)))
+    thick = max(1, round(float(size) / 120))
     rot = pose.rotation_matrix()
     cv2.rectangle(img, _pt((x0, y0)), _pt((x1, y1)), BOX_COLOUR_BGR, thick)
     if show_cube:

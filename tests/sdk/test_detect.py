@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from gldpose_sdk import detect
 from gldpose_sdk.detect import (
     DETECTORS,

@@ -4,11 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("gldpose_sdk.rotation", reason="gldpose_sdk.rotation not written yet")
-
-from gldpose_sdk.draw import AXIS_COLOURS_BGR, draw_pose, draw_poses, project  # noqa: E402
-from gldpose_sdk.errors import InputError  # noqa: E402
-from gldpose_sdk.pose import Pose  # noqa: E402
+from gldpose_sdk.draw import AXIS_COLOURS_BGR, draw_pose, draw_poses, project
+from gldpose_sdk.errors import InputError
+from gldpose_sdk.pose import Pose
 
 BOX = (60.0, 40.0, 160.0, 140.0)  # centre (110, 90), 100 px
 CENTRE = (110, 90)

@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from gldpose_sdk.detect import build_detector
 from gldpose_sdk.errors import BackendUnavailableError, InputError
 from gldpose_sdk.pose import Pose
