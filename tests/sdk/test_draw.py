@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gldpose_sdk.draw import AXIS_COLOURS_BGR, draw_pose, draw_poses, project
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.pose import Pose
