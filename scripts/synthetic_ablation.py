@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--report", type=Path, default=Path("docs/results/synthetic_ablation.md"))
     parser.add_argument("--backbone", default="resnet18")
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--input-px", type=int, default=64)
     parser.add_argument("--size-px", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
