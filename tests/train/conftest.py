@@ -33,3 +33,9 @@ def write_300wlp_folder(folder: Path, count: int, seed: int = 0, size_px: int = 
 def tiny_300wlp(tmp_path: Path) -> Path:
     """16 samples in the 300W-LP format."""
     return write_300wlp_folder(tmp_path / "300wlp", 16)
+
+
+@pytest.fixture()
+def make_300wlp():
+    """The writer itself, for tests that need a second folder."""
+    return write_300wlp_folder

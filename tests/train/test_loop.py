@@ -79,3 +79,18 @@ def test_cli_lists_train_and_eval(capsys):
     assert gldpose_cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "train" in out and "eval" in out and "export" in out
+
+
+def test_mixing_a_second_source_at_a_chosen_fraction(tiny_300wlp, make_300wlp, tmp_path):
+    from gldpose_train.datasets.mixed import MixedDataset
+    from gldpose_train.loop import build_datasets
+
+    renders = make_300wlp(tmp_path / "renders", 8, seed=5)
+    cfg = TrainConfig(dataset="300wlp", data=str(tiny_300wlp), out_dir=str(tmp_path / "r"),
+                      backbone="resnet18", input_size_px=32, mix_data=str(renders),
+                      mix_fraction=0.25, val_fraction=0.25)
+    train, val, _ = build_datasets(cfg)
+    assert isinstance(train, MixedDataset) and len(val) == 4
+    assert len(train) == 16 and list(train.counts) == [12, 4]   # 12 real + 4 renders
+    with pytest.raises(ValueError, match="mix_fraction"):
+        TrainConfig(dataset="300wlp", data=".", out_dir=".", mix_fraction=1.0)

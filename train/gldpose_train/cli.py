@@ -58,6 +58,11 @@ def _train_parser() -> argparse.ArgumentParser:
                    help="crops: CSV columns for yaw,pitch,roll, e.g. "
                         "yaw_annotated,pitch_teacher,roll_teacher")
     p.add_argument("--file-list", default="", help="text file of sample names to use")
+    p.add_argument("--mix-data", default="",
+                   help="second training source mixed in, e.g. a folder of `gldpose synth` renders")
+    p.add_argument("--mix-dataset", default="synthetic", choices=_dataset_names())
+    p.add_argument("--mix-fraction", type=float, default=0.0,
+                   help="share of each epoch drawn from --mix-data (0..1)")
     return p
 
 
@@ -79,7 +84,8 @@ def config_from_args(args: argparse.Namespace):
         imagenet_weights=args.imagenet_weights, crop_margin_k=args.crop_margin,
         channels_last=args.channels_last, pad_frac=args.pad_frac,
         label_columns=tuple(c for c in args.label_columns.split(",") if c),
-        file_list=args.file_list)
+        file_list=args.file_list, mix_data=args.mix_data, mix_dataset=args.mix_dataset,
+        mix_fraction=args.mix_fraction)
 
 
 def _run(fn, argv) -> int:

@@ -43,6 +43,9 @@ class TrainConfig:
     pad_frac: float = 0.0                 # whole-crop sets: black border per side
     label_columns: tuple[str, ...] = ()   # crops CSV: yaw, pitch, roll columns
     file_list: str = ""                   # Hopenet-style list of sample names
+    mix_dataset: str = "synthetic"        # second training source (e.g. renders) ...
+    mix_data: str = ""                    # ... its folder; empty: no mixing
+    mix_fraction: float = 0.0             # share of each epoch drawn from it
     channels_last: bool = False
     log_every_steps: int = 20
 
@@ -52,6 +55,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.mix_fraction < 1:
+            raise ValueError(f"mix_fraction must be in [0, 1), got {self.mix_fraction}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 

@@ -25,6 +25,7 @@ from gldpose_sdk.model import PoseNet, load_imagenet_trunk, save_model
 from gldpose_train import TrainError
 from gldpose_train.config import TrainConfig
 from gldpose_train.datasets import DatasetOptions, build_dataset
+from gldpose_train.datasets.mixed import MixedDataset
 from gldpose_train.evaluate import mae_table, predict_dataset
 from gldpose_train.losses import compute_loss
 
@@ -58,7 +59,23 @@ def _init_distributed(cfg: TrainConfig) -> _Dist:
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, CropRule]:
-    """Training set (augmented) and validation set (evaluation transform), and the crop rule."""
+    """Training set (augmented, mixed with a second source if asked), validation set, crop rule."""
+    train, val, crop = _build_main_datasets(cfg)
+    if not (cfg.mix_data and cfg.mix_fraction > 0):
+        return train, val, crop
+    extra = build_dataset(cfg.mix_dataset, cfg.mix_data, split="train", train=True,
+                          input_size_px=cfg.input_size_px,
+                          options=DatasetOptions(crop_margin_k=cfg.crop_margin_k, seed=cfg.seed))
+    # The real set is seen once per epoch; the second source fills mix_fraction of the epoch.
+    length = int(round(len(train) / (1 - cfg.mix_fraction)))
+    mixed = MixedDataset([train, extra], [1 - cfg.mix_fraction, cfg.mix_fraction],
+                         length=length, seed=cfg.seed)
+    _LOG.info("training mix: %d samples per epoch, %.0f%% from %s (%d samples)", length,
+              100 * cfg.mix_fraction, cfg.mix_data, len(extra))
+    return mixed, val, crop
+
+
+def _build_main_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, CropRule]:
     opts = DatasetOptions(crop_margin_k=cfg.crop_margin_k, seed=cfg.seed,
                           max_samples=cfg.max_samples or None, pad_frac=cfg.pad_frac,
                           label_columns=tuple(cfg.label_columns) or None,
@@ -130,6 +147,8 @@ class Trainer:
                    if self.dist.world > 1 else None)
         if sampler is not None:
             sampler.set_epoch(self.epoch)
+        if isinstance(self.train_set, MixedDataset):
+            self.train_set.set_epoch(self.epoch)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1000 + self.epoch)
         return DataLoader(self.train_set, batch_size=self.cfg.batch_size, sampler=sampler,
                           shuffle=sampler is None, generator=gen, drop_last=len(
