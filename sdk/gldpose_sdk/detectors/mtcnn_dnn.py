@@ -18,7 +18,7 @@ from gldpose_sdk.errors import InputError
 
 # Native MTCNN box -> 68-landmark box; mean of the medians fitted on
 # renders and on real photos by benchmarks/detectors.py --calibrate (docs/results/detectors.md).
-MTCNN_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.099, scale_w=0.989, scale_h=0.778)
+MTCNN_CORRECTION = BoxCorrection(dx_frac=0.0, dy_frac=0.099, scale_w=0.988, scale_h=0.778)
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,13 @@ class MTCNNConfig:
 
     Attributes:
         min_face_px: smallest face side searched, pixels (smaller is slower).
-        score_threshold: detections below this final (O-Net) score are dropped.
+        score_threshold: detections below this final (O-Net) score are dropped. 0.7 is MTCNN's
+            own last-stage threshold; raising it to 0.9 lost 8% of the rendered faces (a quarter
+            of the profiles found) and removed no false detection on the benchmark sets.
     """
 
     min_face_px: int = 24
-    score_threshold: float = 0.9
+    score_threshold: float = 0.7
 
     def __post_init__(self) -> None:
         if self.min_face_px < 12:
