@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gldpose_sdk.manifest import BinSpec, CropRule, InputSpec, Manifest, TrainingInfo
-from gldpose_sdk.model import PoseNet, save_model
+from gldpose_sdk.model import PoseNet, load_model, save_model
 from gldpose_train import TrainError
 from gldpose_train.evaluate import mae_table
 from gldpose_train.losses import LossConfig, compute_loss, expected_angle
@@ -63,6 +63,7 @@ class PreloadedTrainConfig:
     augment: DeviceAugment = DeviceAugment()
     dataset_name: str = "aflw-crops"
     notes: str = ""
+    init_from: str = ""                  # model folder to start from (fine-tuning)
 
 
 @dataclass
@@ -153,7 +154,14 @@ def train_preloaded(cfg: PreloadedTrainConfig, train: CropArrays, val: CropArray
     x_train = torch.from_numpy(train.images).to(dev)
     y_train = torch.from_numpy(train.angles_deg.astype(np.float32)).to(dev)
     x_val = torch.from_numpy(val.images).to(dev)
-    model = PoseNet(cfg.backbone, bins.count).to(dev).to(memory_format=torch.channels_last)
+    model = PoseNet(cfg.backbone, bins.count)
+    if cfg.init_from:
+        start_model, start_manifest = load_model(cfg.init_from)
+        if start_manifest.backbone != cfg.backbone:
+            raise TrainError(f"--init-from {cfg.init_from} is a {start_manifest.backbone}, "
+                             f"not a {cfg.backbone}")
+        model.load_state_dict(start_model.state_dict())
+    model = model.to(dev).to(memory_format=torch.channels_last)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(x_train) // cfg.batch_size)
