@@ -209,6 +209,7 @@ def main(argv: list[str]) -> int:
     _LOG.info("|delta| vs PyTorch CPU fp32, degrees\n%s", table(rows))
     if os.environ.get("OUT"):
         out = Path(os.environ["OUT"]) / "gpu_check.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"info": info, "rows": rows}, indent=2) + "\n")
         _LOG.info("wrote %s", out)
     return 1 if any(r.get("passed") is False for r in rows) else 0
