@@ -72,6 +72,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--json", type=Path, default=Path("docs/results/default_model/mix.json"))
+    parser.add_argument("--start", type=Path, default=None,
+                        help="model folder to start from (default: the shipped default model)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -85,9 +87,11 @@ def main() -> int:
                                                                    len(renders.names)), False)
     renders = CropArrays(renders.images[pick], renders.angles_deg[pick],
                          renders.eval_angles_deg[pick], [renders.names[i] for i in pick])
-    start = default_model_dir()
+    start = args.start or default_model_dir()
     results = {"start (shipped model)": report(start, val)}
     base = PreloadedTrainConfig(out_dir="", backbone="mobilenet_v3_large", epochs=args.epochs,
+                                dataset_name=f"aflw-crops train split ({len(train.names)} crops; "
+                                "yaw annotated, pitch/roll FSA-Net teacher)",
                                 lr=args.lr, warmup_epochs=0.2, device="cpu", batch_size=128,
                                 loss=LossConfig(alpha=0.0), init_from=str(start))
     for name, data in (("real only", train), (f"real + {100 * args.mix_fraction:.0f}% renders",
