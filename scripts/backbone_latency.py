@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +20,8 @@ import torch
 
 from gldpose_sdk.model import BACKBONES, PoseNet
 
-
-def median_ms(fn, runs: int) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from latency import median_ms  # noqa: E402  (the one timing helper of the benchmarks)
 
 
 def main() -> int:
@@ -48,8 +40,8 @@ def main() -> int:
             sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             compiled = ov.Core().compile_model(str(path), "CPU")
             results[name] = {
-                "onnxruntime_fp32_ms": median_ms(lambda: sess.run(None, {"input": x}), args.runs),
-                "openvino_default_ms": median_ms(lambda: compiled(x), args.runs),
+                "onnxruntime_fp32_ms": median_ms(lambda: sess.run(None, {"input": x}), args.runs, 5),
+                "openvino_default_ms": median_ms(lambda: compiled(x), args.runs, 5),
                 "params_m": sum(p.numel() for p in PoseNet(name).parameters()) / 1e6,
             }
     ref = results["mobilenet_v3_large"]["onnxruntime_fp32_ms"]
