@@ -17,7 +17,7 @@ from gldpose_export import ParityError
 from gldpose_export.config import ONNX_EXPORTERS, ExportConfig
 from gldpose_export.formats import FORMATS, NEEDS_ONNX, preflight_format, resolve_format
 from gldpose_sdk.errors import GldposeError
-from gldpose_sdk.manifest import Manifest, verify_artefact, write_manifest
+from gldpose_sdk.manifest import Manifest, ParityResult, verify_artefact, write_manifest
 
 _LOG = logging.getLogger("gldpose_export")
 
@@ -76,11 +76,13 @@ def _verify_into_notes(out: Path, manifest: Manifest, config: ExportConfig) -> M
     for art in manifest.artefacts:
         rows = [r for r in report.rows if r.artefact == art.path and not r.skipped]
         if rows:
-            parity = "; ".join(f"parity vs PyTorch ({r.runtime}, {r.precision}): max |d| y/p/r "
-                               + "/".join(f"{v:.4f}" for v in r.max_deg) + " deg"
-                               for r in rows)
-            manifest = manifest.with_artefact(dataclasses.replace(
-                art, notes=f"{art.notes}; {parity}" if art.notes else parity))
+            results = tuple(ParityResult(
+                reference=f"pytorch fp32 vs {r.runtime} ({r.precision})", inputs=report.n_inputs,
+                max_abs_diff_deg=tuple(float(v) for v in r.max_deg),
+                mean_abs_diff_deg=tuple(float(v) for v in r.mean_deg),
+                tolerance_deg=float(r.tolerance_deg or 0.0),
+                passed=r.passed) for r in rows)
+            manifest = manifest.with_artefact(dataclasses.replace(art, parity=results))
     write_manifest(out, manifest)
     (out / "parity.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True)
                                      + "\n", encoding="utf-8")

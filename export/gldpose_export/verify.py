@@ -22,7 +22,7 @@ import torch
 
 from gldpose_export import ExportError, ParityError
 from gldpose_sdk.decode import decode_logits
-from gldpose_sdk.engine_compat import check_engine_compat, engine_identity, verify_openvino_files
+from gldpose_sdk.engine_compat import check_engine_compat, engine_identity
 from gldpose_sdk.manifest import ANGLE_NAMES, Artefact, InputSpec, Manifest, verify_artefact
 from gldpose_sdk.model import load_model
 from gldpose_sdk.preprocess import normalise, read_image_bgr, resize_centre_crop
@@ -222,7 +222,7 @@ def _run_onnx(model_dir: Path, art: Artefact, manifest: Manifest,
 
 def _run_openvino(model_dir: Path, art: Artefact, manifest: Manifest,
                   inputs: np.ndarray) -> list[RuntimeRun]:
-    xml_path, _ = verify_openvino_files(model_dir, art)
+    xml_path = verify_artefact(model_dir, art)
     ov = importlib.import_module("openvino")
     core = ov.Core()
     runs = []
@@ -256,7 +256,7 @@ def _run_tensorrt(model_dir: Path, art: Artefact, manifest: Manifest,
         return [RuntimeRun("tensorrt", art.precision,
                            skipped=re.split(r"[:(]", str(exc))[0].strip())]
     outputs = runner(inputs)
-    return [RuntimeRun(f"tensorrt {art.runtime_version}", art.precision,
+    return [RuntimeRun(f"tensorrt {art.versions.tensorrt}", art.precision,
                        _angles(outputs, art, manifest))]
 
 

@@ -1,30 +1,46 @@
 """The model manifest (DESIGN section 5): the one place that reads and writes ``manifest.json``.
 
 A model folder holds ``manifest.json`` plus the artefacts it lists (safetensors weights, ONNX,
-OpenVINO IR, TensorRT engine), each with the sha256 of its file. Every runtime reads the input
-spec, the crop rule and the bins from here: nothing in a backend or the decode hard-codes them.
+OpenVINO IR, TensorRT engine). Each artefact lists every file it is made of with that file's
+sha256; paths are relative and stay inside the model folder. Every runtime reads the input spec,
+the crop rule and the bins from here: nothing in a backend or the decode hard-codes them.
+
+Reading is defensive: the file is capped at :data:`MAX_MANIFEST_BYTES`, must be UTF-8 JSON, and
+every value is checked for type, finiteness and range before anything uses it. Format version 1
+manifests are migrated on read (their single-file artefacts keep working; an OpenVINO IR whose
+``.bin`` digest only sat in free-text notes must be re-exported).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import math
+import re
+import types
+import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 import numpy as np
 
 from gldpose_sdk.errors import ManifestMismatchError, ModelFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 1 << 20
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 ANGLE_NAMES = ("yaw", "pitch", "roll")
 ARTEFACT_FORMATS = ("onnx", "openvino", "safetensors", "tensorrt")
 PRECISIONS = ("bf16", "fp16", "fp32", "int8")
 OUTPUT_MODES = ("angles", "logits")
+#: What an artefact's input tensor is: float NCHW already normalised, or the raw crop (uint8
+#: NHWC BGR) with channel swap, normalisation and layout folded into the graph.
+INPUT_LAYOUTS = ("nchw_float", "nhwc_uint8_bgr")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MAX_TEXT = 4096
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,13 @@ class BinSpec:
     offset_deg: float = -97.5
 
     def __post_init__(self) -> None:
-        if self.count < 2 or self.width_deg <= 0:
-            raise ValueError(f"BinSpec needs count >= 2 and width_deg > 0, got {self}")
+        if not 2 <= self.count <= 1000:
+            raise ValueError(f"bins.count must be in [2, 1000], got {self.count}")
+        if not 0.1 <= self.width_deg <= 30:
+            raise ValueError(f"bins.width_deg must be in [0.1, 30], got {self.width_deg}")
+        if not (-180 <= self.low_deg and self.high_deg <= 180):
+            raise ValueError(f"bins cover [{self.low_deg}, {self.high_deg}) degrees, which is "
+                             "outside [-180, 180]")
 
     def centres_deg(self) -> np.ndarray:
         """Bin centres in degrees, float32 ``[count]``."""
@@ -67,10 +88,15 @@ class InputSpec:
     std_rgb: tuple[float, float, float] = IMAGENET_STD_RGB
 
     def __post_init__(self) -> None:
-        if self.size_px < 16:
-            raise ValueError(f"input size_px must be >= 16, got {self.size_px}")
-        if len(self.mean_rgb) != 3 or len(self.std_rgb) != 3 or min(self.std_rgb) <= 0:
-            raise ValueError("mean_rgb/std_rgb need three values, std > 0")
+        if not 16 <= self.size_px <= 2048:
+            raise ValueError(f"input size_px must be in [16, 2048], got {self.size_px}")
+        if len(self.mean_rgb) != 3 or len(self.std_rgb) != 3:
+            raise ValueError("mean_rgb and std_rgb need three values (R, G, B)")
+        if not all(0.0 <= m <= 1.0 for m in self.mean_rgb):
+            raise ValueError(f"mean_rgb must lie in [0, 1] (fractions of 255), got {self.mean_rgb}")
+        if not all(0.01 <= s <= 1.0 for s in self.std_rgb):
+            raise ValueError(f"std_rgb must lie in [0.01, 1] (fractions of 255), got "
+                             f"{self.std_rgb}")
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,11 @@ class CropRule:
     right_frac: float = 0.12
     bottom_frac: float = 0.12
     square: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("left_frac", "top_frac", "right_frac", "bottom_frac"):
+            if not 0.0 <= getattr(self, name) <= 4.0:
+                raise ValueError(f"crop.{name} must be in [0, 4], got {getattr(self, name)}")
 
     @classmethod
     def hopenet(cls, k: float = 0.2) -> "CropRule":
@@ -111,40 +142,166 @@ class CropRule:
         return x0, y0, x1, y1
 
 
+#: The crop rule that keeps a box as it is (already-cut crops, frames taken as one face).
+NO_MARGIN = CropRule(left_frac=0.0, top_frac=0.0, right_frac=0.0, bottom_frac=0.0)
+
+
 @dataclass(frozen=True)
 class TrainingInfo:
-    """Where the weights came from: data, loss and its parameters, free-form notes."""
+    """Where the weights came from: data, loss and its parameters, recipe, free-form notes."""
 
     dataset: str = "unknown"
     loss: str = "gld"
     alpha: float = 0.0
     sigma_bins: float = 4.0
     label_form: str = "gaussian"
+    recipe: str = ""
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.alpha < 0 or self.sigma_bins <= 0:
+            raise ValueError(f"training.alpha must be >= 0 and sigma_bins > 0, got "
+                             f"{self.alpha}, {self.sigma_bins}")
+
+
+@dataclass(frozen=True)
+class AngleCalibration:
+    """Monotone map from the raw predicted std to a calibrated 1-sigma std, for one angle.
+
+    Piecewise linear through the knots ``(raw_std_deg[i], std_deg[i])``; below the first knot
+    the first value holds; above the last one the std grows in proportion to the raw std.
+    """
+
+    raw_std_deg: tuple[float, ...]
+    std_deg: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        raw, cal = self.raw_std_deg, self.std_deg
+        if not 1 <= len(raw) <= 64 or len(raw) != len(cal):
+            raise ValueError("a calibration needs 1 to 64 knots, as many raw as calibrated")
+        if any(b <= a for a, b in zip(raw, raw[1:])) or any(b < a for a, b in zip(cal, cal[1:])):
+            raise ValueError("calibration knots must increase (raw) and not decrease (std)")
+        if raw[0] <= 0 or cal[0] <= 0 or raw[-1] > 360 or cal[-1] > 360:
+            raise ValueError("calibration stds must lie in (0, 360] degrees")
+
+    def apply(self, raw_std_deg: np.ndarray) -> np.ndarray:
+        """Calibrated std for raw stds (any shape, degrees)."""
+        raw = np.asarray(raw_std_deg, dtype=np.float32)
+        out = np.interp(raw, self.raw_std_deg, self.std_deg).astype(np.float32)
+        above = raw > self.raw_std_deg[-1]
+        out[above] = raw[above] * (self.std_deg[-1] / self.raw_std_deg[-1])
+        return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-angle std calibration fitted on held-out data (``gldpose calibrate``)."""
+
+    yaw: AngleCalibration
+    pitch: AngleCalibration
+    roll: AngleCalibration
+    fitted_on: str = ""
+    within_1std: tuple[float, ...] = ()   # measured coverage after calibration, yaw/pitch/roll
+    within_2std: tuple[float, ...] = ()
+
+    def apply(self, raw_std_deg: np.ndarray) -> np.ndarray:
+        """Calibrated ``[N, 3]`` stds from raw ``[N, 3]`` stds."""
+        raw = np.asarray(raw_std_deg, dtype=np.float32)
+        return np.stack([c.apply(raw[..., k]) for k, c in
+                         enumerate((self.yaw, self.pitch, self.roll))], axis=-1)
+
+
+@dataclass(frozen=True)
+class ArtefactFile:
+    """One file of an artefact: a path relative to the model folder and its sha256."""
+
+    path: str
+    sha256: str
+
+    def __post_init__(self) -> None:
+        check_relative_path(self.path)
+        if not _SHA256.fullmatch(self.sha256):
+            raise ValueError(f"sha256 of {self.path!r} must be 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class RuntimeVersions:
+    """Versions an artefact was produced with (empty or 0 when not applicable)."""
+
+    onnx_opset: int = 0
+    openvino: str = ""
+    tensorrt: str = ""
+    torch: str = ""
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    """Hardware an artefact was built for (TensorRT engines only run there)."""
+
+    gpu_name: str = ""
+    compute_capability: str = ""
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """One parity check of an artefact against a reference run, in degrees."""
+
+    reference: str
+    inputs: int
+    max_abs_diff_deg: tuple[float, float, float]
+    mean_abs_diff_deg: tuple[float, float, float]
+    tolerance_deg: float                  # 0: reported, not gated (bf16, INT8)
+    passed: bool
 
 
 @dataclass(frozen=True)
 class Artefact:
-    """One file of the model folder, with its sha256 and what a runtime needs to accept it."""
+    """A runnable form of the model: its files with their sha256 and what a runtime needs."""
 
     format: str
-    path: str
-    sha256: str
+    files: tuple[ArtefactFile, ...]
     precision: str = "fp32"
     output: str = "logits"
-    runtime_version: str = ""
-    gpu_name: str = ""
-    compute_capability: str = ""
+    input_layout: str = "nchw_float"
     batch_min_opt_max: tuple[int, int, int] = (1, 1, 0)
+    versions: RuntimeVersions = field(default_factory=RuntimeVersions)
+    target: BuildTarget = field(default_factory=BuildTarget)
+    parity: tuple[ParityResult, ...] = ()
     notes: str = ""
 
     def __post_init__(self) -> None:
-        if self.format not in ARTEFACT_FORMATS:
-            raise ValueError(f"artefact format {self.format!r} not in {ARTEFACT_FORMATS}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"artefact precision {self.precision!r} not in {PRECISIONS}")
-        if self.output not in OUTPUT_MODES:
-            raise ValueError(f"artefact output {self.output!r} not in {OUTPUT_MODES}")
+        for name, allowed in (("format", ARTEFACT_FORMATS), ("precision", PRECISIONS),
+                              ("output", OUTPUT_MODES), ("input_layout", INPUT_LAYOUTS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"artefact {name} {getattr(self, name)!r} not in {allowed}")
+        if not self.files:
+            raise ValueError("an artefact lists at least one file")
+        lo, opt, hi = self.batch_min_opt_max
+        if not (1 <= lo <= opt and (hi == 0 or opt <= hi <= 65536)):
+            raise ValueError(f"batch_min_opt_max must be 1 <= min <= opt <= max (0: unbounded), "
+                             f"got {self.batch_min_opt_max}")
+
+    @property
+    def path(self) -> str:
+        """The artefact's main file (the one a runtime opens)."""
+        return self.files[0].path
+
+    @property
+    def sha256(self) -> str:
+        """The main file's sha256."""
+        return self.files[0].sha256
+
+    def file_with_suffix(self, suffix: str) -> ArtefactFile:
+        """The listed file ending in ``suffix`` (e.g. an IR's ``.bin``).
+
+        Raises:
+            ModelFileError: no such file is listed.
+        """
+        for f in self.files:
+            if f.path.endswith(suffix):
+                return f
+        raise ModelFileError(f"artefact {self.path} lists no {suffix} file with its digest; "
+                             f"re-export it with `gldpose export --formats {self.format}`")
 
 
 @dataclass(frozen=True)
@@ -156,14 +313,26 @@ class Manifest:
     bins: BinSpec = field(default_factory=BinSpec)
     crop: CropRule = field(default_factory=CropRule)
     training: TrainingInfo = field(default_factory=TrainingInfo)
+    calibration: Calibration | None = None
     artefacts: tuple[Artefact, ...] = ()
     label_convention: str = "300w-lp: yaw=Pose_Para[1], pitch=Pose_Para[0], roll=Pose_Para[2]"
     format_version: int = FORMAT_VERSION
 
+    def __post_init__(self) -> None:
+        if not self.backbone or len(self.backbone) > 100:
+            raise ValueError("backbone must be a non-empty name")
+        paths = [f.path for a in self.artefacts for f in a.files]
+        if len(set(paths)) != len(paths):
+            raise ValueError("two artefact entries list the same file")
+
+    def candidates(self, fmt: str, output: str = "logits") -> list[Artefact]:
+        """Artefacts of ``fmt`` and ``output``, in manifest order."""
+        return [a for a in self.artefacts if a.format == fmt and a.output == output]
+
     def find(self, fmt: str, precision: str | None = None, output: str = "logits") -> Artefact:
         """Return the artefact of ``fmt`` (and ``precision`` if given) or raise ModelFileError."""
-        for art in self.artefacts:
-            if art.format == fmt and art.output == output and precision in (None, art.precision):
+        for art in self.candidates(fmt, output):
+            if precision in (None, art.precision):
                 return art
         have = ", ".join(f"{a.format}/{a.precision}/{a.output}" for a in self.artefacts) or "none"
         raise ModelFileError(
@@ -173,13 +342,10 @@ class Manifest:
 
     def has(self, fmt: str, precision: str | None = None, output: str = "logits") -> bool:
         """True when :meth:`find` would succeed."""
-        return any(
-            a.format == fmt and a.output == output and precision in (None, a.precision)
-            for a in self.artefacts
-        )
+        return any(precision in (None, a.precision) for a in self.candidates(fmt, output))
 
     def with_artefact(self, artefact: Artefact) -> "Manifest":
-        """Return a copy listing ``artefact``, replacing one with the same path."""
+        """Return a copy listing ``artefact``, replacing one with the same main path."""
         kept = tuple(a for a in self.artefacts if a.path != artefact.path)
         return dataclasses.replace(self, artefacts=tuple(sorted(kept + (artefact,),
                                                                 key=lambda a: a.path)))
@@ -190,11 +356,11 @@ class Manifest:
 
     def to_json(self) -> str:
         """JSON text with sorted keys."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Manifest":
-        """Build a manifest from a dict, checking format_version first and every key.
+        """Build a manifest from a dict, checking format_version first, every key and value.
 
         Raises:
             ManifestMismatchError: wrong format_version, unknown or missing keys, bad values.
@@ -202,11 +368,12 @@ class Manifest:
         if not isinstance(data, Mapping):
             raise ManifestMismatchError(f"manifest must be a JSON object, got {type(data).__name__}")
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if version == 1:
+            data = _migrate_v1(data)
+        elif version != FORMAT_VERSION:
             raise ManifestMismatchError(
-                f"manifest format_version is {version!r}, this gldpose reads {FORMAT_VERSION}; "
-                "re-export the model with this version"
-            )
+                f"manifest format_version is {version!r}, this gldpose reads 1 and "
+                f"{FORMAT_VERSION}; re-export the model with this version of gldpose")
         try:
             return _build(cls, data, "manifest")
         except (TypeError, ValueError) as exc:
@@ -216,34 +383,109 @@ class Manifest:
     def from_json(cls, text: str) -> "Manifest":
         """Parse JSON text; see :meth:`from_dict`."""
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ManifestMismatchError(f"manifest is not valid JSON: {exc}") from exc
+            data = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise ModelFileError(f"manifest is not valid JSON: {str(exc)[:200]}") from exc
         return cls.from_dict(data)
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a manifest may hold")
+
+
+def check_relative_path(path: str) -> str:
+    """Check that ``path`` is a plain relative POSIX path inside its folder; return it.
+
+    Raises:
+        ValueError: empty, absolute, with a drive, backslash, ``..`` or ``.`` part.
+    """
+    parts = PurePosixPath(path).parts
+    if (not path or len(path) > 512 or path.startswith("/") or "\\" in path or ":" in path
+            or any(p in ("..", ".", "") for p in parts) or "\x00" in path):
+        raise ValueError(f"artefact path {path!r} must be relative, inside the model folder, "
+                         "without '..'")
+    return path
+
+
+def _migrate_v1(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2: single-file artefacts gain ``files``; versions and GPU become typed."""
+    out = dict(data, format_version=FORMAT_VERSION)
+    arts = []
+    for i, old in enumerate(data.get("artefacts") or []):
+        if not isinstance(old, Mapping):
+            raise ManifestMismatchError(f"manifest.artefacts[{i}] must be an object")
+        art = {k: v for k, v in old.items() if k not in (
+            "path", "sha256", "runtime_version", "gpu_name", "compute_capability")}
+        art["files"] = [{"path": old.get("path"), "sha256": old.get("sha256")}]
+        version = str(old.get("runtime_version", ""))
+        if old.get("format") == "onnx" and version.split()[-1:] and version.split()[-1].isdigit():
+            art["versions"] = {"onnx_opset": int(version.split()[-1])}
+        elif old.get("format") == "tensorrt":
+            art["versions"] = {"tensorrt": version}
+            art["target"] = {"gpu_name": str(old.get("gpu_name", "")),
+                             "compute_capability": str(old.get("compute_capability", ""))}
+        elif old.get("format") == "openvino":
+            art["versions"] = {"openvino": version.replace("openvino ", "")}
+        arts.append(art)
+    out["artefacts"] = arts
+    return out
+
+
+def _check_value(value: Any, kind: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``kind``; return it converted (lists -> tuples)."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        return None if value is None else _check_value(value, options[0], where)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{where} must be an object, got {type(value).__name__}")
+        return _build(kind, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) > 256:
+            raise TypeError(f"{where} must be a list (at most 256 items), got "
+                            f"{type(value).__name__}")
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check_value(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ValueError(f"{where} needs {len(args)} values, got {len(value)}")
+        return tuple(_check_value(v, a, f"{where}[{i}]") for i, (v, a) in
+                     enumerate(zip(value, args)))
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{where} must be true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{where} must be an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value):
+            raise TypeError(f"{where} must be a finite number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str) or len(value) > _MAX_TEXT:
+            raise TypeError(f"{where} must be a string of at most {_MAX_TEXT} characters")
+        return value
+    raise TypeError(f"{where}: unsupported field type {kind}")
+
+
 def _build(klass: type, data: Mapping[str, Any], where: str) -> Any:
-    """Construct dataclass ``klass`` from ``data``, naming unknown/missing keys, restoring tuples."""
+    """Construct dataclass ``klass`` from ``data``, checking keys, types and values."""
+    hints = typing.get_type_hints(klass)
     fields = {f.name: f for f in dataclasses.fields(klass)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
-        raise ValueError(f"{where} has unknown key(s) {unknown}; expected {sorted(fields)}")
+        raise ValueError(f"{where} has unknown key(s) {unknown[:10]}; expected {sorted(fields)}")
     required = [n for n, f in fields.items()
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     missing = sorted(set(required) - set(data))
     if missing:
         raise ValueError(f"{where} is missing key(s) {missing}")
-    nested = {"input": InputSpec, "bins": BinSpec, "crop": CropRule, "training": TrainingInfo}
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        if klass is Manifest and name in nested:
-            value = _build(nested[name], value, f"{where}.{name}")
-        elif klass is Manifest and name == "artefacts":
-            value = tuple(_build(Artefact, a, f"{where}.artefacts[{i}]")
-                          for i, a in enumerate(value))
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
+    kwargs = {name: _check_value(value, hints[name], f"{where}.{name}")
+              for name, value in data.items()}
     return klass(**kwargs)
 
 
@@ -257,16 +499,24 @@ def sha256_file(path: str | Path) -> str:
 
 
 def read_manifest(model_dir: str | Path) -> Manifest:
-    """Read ``model_dir/manifest.json``.
+    """Read and check ``model_dir/manifest.json``.
 
     Raises:
-        ModelFileError: the folder or manifest is missing.
-        ManifestMismatchError: the manifest is invalid.
+        ModelFileError: the folder or manifest is missing, too large, not UTF-8 or not JSON.
+        ManifestMismatchError: the manifest's keys or values are invalid.
     """
     path = Path(model_dir) / MANIFEST_NAME
     if not path.is_file():
         raise ModelFileError(f"no {MANIFEST_NAME} in {model_dir}: not a gldpose model folder")
-    return Manifest.from_json(path.read_text(encoding="utf-8"))
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ModelFileError(f"{path} is {size} bytes; a manifest is at most "
+                             f"{MAX_MANIFEST_BYTES} bytes")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"{path} is not UTF-8 text: {exc.reason}") from exc
+    return Manifest.from_json(text)
 
 
 def write_manifest(model_dir: str | Path, manifest: Manifest) -> Path:
@@ -277,27 +527,52 @@ def write_manifest(model_dir: str | Path, manifest: Manifest) -> Path:
     return path
 
 
-def make_artefact(model_dir: str | Path, rel_path: str, fmt: str, **fields: Any) -> Artefact:
-    """Describe an existing file of the model folder, computing its sha256."""
-    return Artefact(format=fmt, path=rel_path, sha256=sha256_file(Path(model_dir) / rel_path),
-                    **fields)
+def make_artefact(model_dir: str | Path, rel_paths: str | tuple[str, ...] | list[str], fmt: str,
+                  **fields: Any) -> Artefact:
+    """Describe existing file(s) of the model folder (main file first), hashing each."""
+    paths = (rel_paths,) if isinstance(rel_paths, str) else tuple(rel_paths)
+    files = tuple(ArtefactFile(p, sha256_file(Path(model_dir) / p)) for p in paths)
+    return Artefact(format=fmt, files=files, **fields)
+
+
+def resolve_inside(model_dir: str | Path, rel_path: str) -> Path:
+    """``model_dir / rel_path``, refusing a path that resolves outside the folder (symlinks).
+
+    Raises:
+        ManifestMismatchError: the path escapes the model folder.
+    """
+    root = Path(model_dir).resolve()
+    target = (root / check_relative_path(rel_path)).resolve()
+    if target != root and root not in target.parents:
+        raise ManifestMismatchError(f"artefact file {rel_path} resolves to {target}, outside the "
+                                    f"model folder {root}")
+    return target
 
 
 def verify_artefact(model_dir: str | Path, artefact: Artefact) -> Path:
-    """Check that the artefact's file exists and has the recorded sha256; return its path.
+    """Check every file of the artefact (inside the folder, present, recorded sha256).
+
+    Returns:
+        The path of the artefact's main file.
 
     Raises:
-        ModelFileError: the file is missing.
-        ManifestMismatchError: its sha256 differs from the manifest's (tampered or replaced).
+        ModelFileError: a file is missing.
+        ManifestMismatchError: a file's sha256 differs from the manifest's (tampered or
+            replaced), or a path leaves the model folder.
     """
-    path = Path(model_dir) / artefact.path
+    paths = [verify_file(model_dir, f) for f in artefact.files]
+    return paths[0]
+
+
+def verify_file(model_dir: str | Path, entry: ArtefactFile) -> Path:
+    """Check one listed file; see :func:`verify_artefact`."""
+    path = resolve_inside(model_dir, entry.path)
     if not path.is_file():
-        raise ModelFileError(f"artefact {artefact.path} listed in the manifest is missing "
+        raise ModelFileError(f"artefact file {entry.path} listed in the manifest is missing "
                              f"from {model_dir}")
     actual = sha256_file(path)
-    if actual != artefact.sha256:
+    if actual != entry.sha256:
         raise ManifestMismatchError(
             f"sha256 of {path} is {actual[:12]}..., the manifest records "
-            f"{artefact.sha256[:12]}...: the file was changed or replaced; re-export it"
-        )
+            f"{entry.sha256[:12]}...: the file was changed or replaced; re-export it")
     return path

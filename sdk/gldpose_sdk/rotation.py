@@ -68,3 +68,47 @@ def angles_from_matrix(rotation: np.ndarray) -> tuple[float, float, float]:
     roll = np.arctan2(r[0, 1], r[0, 0])
     pitch = np.arctan2(r[1, 2], r[2, 2])
     return float(np.degrees(yaw)), float(np.degrees(pitch)), float(np.degrees(roll))
+
+
+def rotation_matrices(angles_deg: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`rotation_matrix`: ``[N, 3]`` (yaw, pitch, roll) degrees -> ``[N, 3, 3]``."""
+    a = np.radians(np.asarray(angles_deg, dtype=np.float64).reshape(-1, 3))
+    cy, sy = np.cos(-a[:, 0]), np.sin(-a[:, 0])
+    cp, sp = np.cos(-a[:, 1]), np.sin(-a[:, 1])
+    cr, sr = np.cos(-a[:, 2]), np.sin(-a[:, 2])
+    zero, one = np.zeros_like(cy), np.ones_like(cy)
+    rx = np.stack([one, zero, zero, zero, cp, -sp, zero, sp, cp], -1).reshape(-1, 3, 3)
+    ry = np.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], -1).reshape(-1, 3, 3)
+    rz = np.stack([cr, -sr, zero, sr, cr, zero, zero, zero, one], -1).reshape(-1, 3, 3)
+    return rx @ ry @ rz
+
+
+def angles_from_matrices(rotations: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`angles_from_matrix`: ``[N, 3, 3]`` -> ``[N, 3]`` (yaw, pitch, roll) deg."""
+    r = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+    yaw = np.arcsin(np.clip(-r[:, 0, 2], -1.0, 1.0))
+    roll = np.arctan2(r[:, 0, 1], r[:, 0, 0])
+    pitch = np.arctan2(r[:, 1, 2], r[:, 2, 2])
+    return np.degrees(np.stack([yaw, pitch, roll], axis=1))
+
+
+def rotate_in_plane(angles_deg: np.ndarray, clockwise_deg: np.ndarray) -> np.ndarray:
+    """Pose after turning the image clockwise (as seen) by ``clockwise_deg`` about its centre.
+
+    An in-plane image rotation is a rotation about the camera's viewing axis, applied after the
+    head's own rotation: ``R' = Rz(-phi) @ R`` (for a frontal face this just adds ``phi`` to the
+    roll; for a turned face it changes yaw and pitch too). Used by the training augmentation so
+    that rotated crops keep exact labels.
+
+    Args:
+        angles_deg: ``[N, 3]`` yaw, pitch, roll in degrees.
+        clockwise_deg: ``[N]`` rotation of the image content, degrees, clockwise positive.
+
+    Returns:
+        float64 ``[N, 3]`` yaw, pitch, roll of the head in the rotated image.
+    """
+    phi = np.radians(-np.asarray(clockwise_deg, dtype=np.float64).reshape(-1))
+    c, s = np.cos(phi), np.sin(phi)
+    zero, one = np.zeros_like(c), np.ones_like(c)
+    rz = np.stack([c, -s, zero, s, c, zero, zero, zero, one], -1).reshape(-1, 3, 3)
+    return angles_from_matrices(rz @ rotation_matrices(angles_deg))

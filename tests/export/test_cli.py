@@ -24,8 +24,10 @@ def test_export_onnx_with_verify(tiny_model_dir: Path, tmp_path: Path) -> None:
     manifest = read_manifest(out)
     assert [a.path for a in manifest.artefacts] == ["model.onnx", "model.safetensors"]
     art = manifest.find("onnx")
-    assert art.runtime_version == "opset 17" and "torchscript exporter" in art.notes
-    assert "parity vs PyTorch" in art.notes
+    assert art.versions.onnx_opset == 17 and "torchscript exporter" in art.notes
+    assert len(art.parity) == 1 and art.parity[0].passed
+    assert art.parity[0].reference.startswith("pytorch fp32 vs onnxruntime")
+    assert max(art.parity[0].max_abs_diff_deg) <= art.parity[0].tolerance_deg
     rows = json.loads((out / "parity.json").read_text())["rows"]
     assert rows[0]["artefact"] == "model.onnx" and rows[0]["passed"] is True
 

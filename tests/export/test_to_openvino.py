@@ -13,9 +13,8 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 
 from gldpose_export import ExportError  # noqa: E402
 from gldpose_export.verify import FP16_TOL_DEG, FP32_TOL_DEG, verify_model_dir  # noqa: E402
-from gldpose_sdk.engine_compat import verify_openvino_files  # noqa: E402
 from gldpose_sdk.errors import ManifestMismatchError, ModelFileError  # noqa: E402
-from gldpose_sdk.manifest import read_manifest  # noqa: E402
+from gldpose_sdk.manifest import read_manifest, verify_artefact, verify_file  # noqa: E402
 
 
 @pytest.mark.parametrize("precision,tol", [("fp32", FP32_TOL_DEG), ("fp16", FP16_TOL_DEG)])
@@ -33,7 +32,9 @@ def test_ir_parity_under_f32_hint(parity_report, precision: str, tol: float) -> 
 
 def test_ir_files_hashes_recorded(exported_dir: Path) -> None:
     art = read_manifest(exported_dir).find("openvino", precision="fp16")
-    xml, bin_ = verify_openvino_files(exported_dir, art)
+    assert [f.path for f in art.files] == ["openvino/fp16/model.xml", "openvino/fp16/model.bin"]
+    xml = verify_artefact(exported_dir, art)
+    bin_ = verify_file(exported_dir, art.file_with_suffix(".bin"))
     assert xml.suffix == ".xml" and bin_.suffix == ".bin"
     # FP16 weights take about half the bytes of FP32 ones.
     fp32_bin = exported_dir / "openvino/fp32/model.bin"
@@ -52,10 +53,10 @@ def test_tampered_artefact_is_refused(small_copy, victim: str) -> None:
         verify_model_dir(model_dir, n_random=2, n_crops=0)
 
 
-def test_ir_without_bin_note_is_refused(exported_dir: Path) -> None:
+def test_ir_without_listed_bin_is_refused(exported_dir: Path) -> None:
     art = read_manifest(exported_dir).find("openvino", precision="fp32")
-    with pytest.raises(ModelFileError, match="does not record its .bin"):
-        verify_openvino_files(exported_dir, dataclasses.replace(art, notes="converted"))
+    with pytest.raises(ModelFileError, match="lists no .bin file"):
+        dataclasses.replace(art, files=art.files[:1]).file_with_suffix(".bin")
 
 
 def test_int8_export_reports_deltas(tiny_model_dir: Path, calib_dir: Path,
@@ -72,7 +73,7 @@ def test_int8_export_reports_deltas(tiny_model_dir: Path, calib_dir: Path,
     report = verify_model_dir(tmp_path, n_random=2, n_crops=4)
     int8 = [r for r in report.rows if r.precision == "int8"]
     assert int8 and all(r.tolerance_deg is None and np.isfinite(max(r.max_deg)) for r in int8)
-    xml, _ = verify_openvino_files(tmp_path, art)
+    xml = verify_artefact(tmp_path, art)
     assert "FakeQuantize" in xml.read_text() or "fake_quantize" in xml.read_text().lower()
 
 

@@ -47,11 +47,10 @@ def test_unrecorded_identity_is_refused() -> None:
 
 
 def test_identity_from_artefact_and_cache_name() -> None:
-    from gldpose_sdk.manifest import Artefact
+    from gldpose_sdk.manifest import Artefact, ArtefactFile, BuildTarget, RuntimeVersions
 
-    art = Artefact(format="tensorrt", path="model_fp16.engine", sha256="0" * 64,
-                   precision="fp16", runtime_version=BUILT.trt_version, gpu_name=BUILT.gpu_name,
-                   compute_capability=BUILT.compute_capability)
+    art = Artefact(format="tensorrt", files=(ArtefactFile("model_fp16.engine", "0" * 64),),
+                   precision="fp16", versions=RuntimeVersions(tensorrt=BUILT.trt_version), target=BuildTarget(BUILT.gpu_name, BUILT.compute_capability))
     assert engine_identity(art) == BUILT
     assert engine_cache_name("model_fp16", BUILT) == "model_fp16.sm87.trt10.8.0.43.engine"
 
@@ -72,13 +71,13 @@ def test_tensorrt_format_without_tensorrt_says_so(tiny_model_dir: Path, tmp_path
 def test_verify_skips_engine_without_tensorrt(small_copy) -> None:
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
     from gldpose_export.verify import verify_model_dir
-    from gldpose_sdk.manifest import make_artefact, read_manifest, write_manifest
+    from gldpose_sdk.manifest import (
+        BuildTarget, RuntimeVersions, make_artefact, read_manifest, write_manifest)
 
     model_dir = small_copy("model.onnx")
     (model_dir / "model_fp16.engine").write_bytes(b"not a real engine")
     art = make_artefact(model_dir, "model_fp16.engine", "tensorrt", precision="fp16",
-                        runtime_version=BUILT.trt_version, gpu_name=BUILT.gpu_name,
-                        compute_capability=BUILT.compute_capability)
+                        versions=RuntimeVersions(tensorrt=BUILT.trt_version), target=BuildTarget(BUILT.gpu_name, BUILT.compute_capability))
     write_manifest(model_dir, read_manifest(model_dir).with_artefact(art))
     report = verify_model_dir(model_dir, n_random=2, n_crops=1)
     row = next(r for r in report.rows if r.artefact == "model_fp16.engine")
@@ -101,7 +100,7 @@ def test_fp16_engine_parity(tiny_model_dir: Path, tmp_path: Path) -> None:
         checkpoint=tiny_model_dir, out_dir=tmp_path, formats=("tensorrt",), fp16=True,
         batch_min_opt_max=(1, 4, 8), angles_onnx=False))
     art = manifest.find("tensorrt", precision="fp16")
-    assert art.runtime_version and art.gpu_name and art.compute_capability
+    assert art.versions.tensorrt and art.target.gpu_name and art.target.compute_capability
     caches = list(tmp_path.glob("tensorrt_timing.sm*.cache"))
     assert len(caches) == 1 and caches[0].stat().st_size > 0
     report = verify_model_dir(tmp_path, n_random=6, n_crops=6)  # 12 > max batch 8: split

@@ -19,7 +19,6 @@ def exported_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFa
     tests do not depend on the export package.
     """
     torch = pytest.importorskip("torch", reason="torch not installed")
-    from gldpose_sdk.engine_compat import openvino_bin_note
     from gldpose_sdk.model import load_model
 
     out = tmp_path_factory.mktemp("exported_model")
@@ -41,10 +40,8 @@ def exported_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFa
         (out / "openvino" / "fp32").mkdir(parents=True)
         xml = out / "openvino" / "fp32" / "model.xml"
         ov.save_model(ov.convert_model(str(out / "model.onnx")), str(xml), compress_to_fp16=False)
-        bin_art = make_artefact(out, "openvino/fp32/model.bin", "openvino")
         manifest = manifest.with_artefact(make_artefact(
-            out, "openvino/fp32/model.xml", "openvino",
-            notes=openvino_bin_note(bin_art.path, bin_art.sha256)))
+            out, ("openvino/fp32/model.xml", "openvino/fp32/model.bin"), "openvino"))
     write_manifest(out, manifest)
     assert read_manifest(out).has("onnx")
     return out

@@ -14,7 +14,7 @@ from gldpose_sdk.config import BackendOptions
 from gldpose_sdk.engine_compat import check_engine_compat, engine_identity
 from gldpose_sdk.errors import BackendUnavailableError
 from gldpose_sdk.hardware import PlatformInfo
-from gldpose_sdk.manifest import Artefact, read_manifest
+from gldpose_sdk.manifest import Artefact, ArtefactFile, BuildTarget, RuntimeVersions, read_manifest
 
 CPU = PlatformInfo("cpu")
 GPU = PlatformInfo("nvidia_gpu", ("NVIDIA H100 80GB HBM3",))
@@ -100,9 +100,8 @@ def test_engine_built_for_another_gpu_is_skipped(
         exported_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reason from the engine check (engine_compat) reaches describe()."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
-    engine = Artefact(format="tensorrt", path="model_fp16.engine", sha256="0" * 64,
-                      precision="fp16", runtime_version="10.3.0", gpu_name="NVIDIA A100",
-                      compute_capability="8.0")
+    engine = Artefact(format="tensorrt", files=(ArtefactFile("model_fp16.engine", "0" * 64),),
+                      precision="fp16", versions=RuntimeVersions(tensorrt="10.3.0"), target=BuildTarget("NVIDIA A100", "8.0"))
     manifest = read_manifest(exported_model_dir).with_artefact(engine)
     monkeypatch.setattr(backends, "_package_available", lambda m: True)
 

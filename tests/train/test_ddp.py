@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
     trainer = Trainer(cfg)
     trainer.run()
     flat = torch.cat([p.detach().flatten() for p in trainer.model.parameters()]).double()
-    print(f"RANK {trainer.dist.rank} WORLD {trainer.dist.world} STEPS {trainer.step} "
+    print(f"RANK {trainer.dist.rank} WORLD {trainer.dist.world} STEPS {trainer.state.step} "
           f"SUM {flat.sum().item():.10e} SQ {flat.square().sum().item():.10e}", flush=True)
 """)
 

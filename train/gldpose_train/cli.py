@@ -19,73 +19,108 @@ def _dataset_names() -> list[str]:
 
 def _train_parser() -> argparse.ArgumentParser:
     from gldpose_sdk.model import BACKBONES
+    from gldpose_train.config import OPTIMIZERS, SCHEDULES
     from gldpose_train.labels import LABEL_FORMS
     from gldpose_train.losses import LOSSES
+    from gldpose_train.recipes import recipe_names
 
-    p = argparse.ArgumentParser(prog="gldpose train", description="Train a head-pose model.")
-    p.add_argument("--dataset", required=True, choices=_dataset_names())
+    p = argparse.ArgumentParser(
+        prog="gldpose train", description="Train a head-pose model. Flags left out take the "
+        "recipe's value (--recipe), else TrainConfig's default (the paper's recipe).")
+    p.add_argument("--recipe", default=None,
+                   help=f"preset: {', '.join(recipe_names())}, or a .json file of TrainConfig "
+                        "fields; the other flags override it")
+    p.add_argument("--dataset", choices=_dataset_names())
     p.add_argument("--data", required=True, help="data folder (or annotation file)")
     p.add_argument("--out", required=True, help="run folder (model, manifest, checkpoint)")
-    p.add_argument("--backbone", default="resnet50", choices=sorted(BACKBONES))
-    p.add_argument("--loss", default="gld", choices=LOSSES)
-    p.add_argument("--alpha", type=float, default=0.01, help="weight of the MSE term")
-    p.add_argument("--sigma", type=float, default=4.0, help="GLD sigma in bins")
-    p.add_argument("--label-form", default="gaussian", choices=LABEL_FORMS)
-    p.add_argument("--binned-centre", action="store_true",
+    p.add_argument("--backbone", choices=sorted(BACKBONES))
+    p.add_argument("--loss", choices=LOSSES)
+    p.add_argument("--alpha", type=float, help="weight of the MSE term")
+    p.add_argument("--sigma", type=float, help="GLD sigma in bins")
+    p.add_argument("--label-form", choices=LABEL_FORMS)
+    p.add_argument("--binned-centre", action="store_true", default=None,
                    help="centre the Gaussian on the hard bin (the paper's alpha)")
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-6, help="Adam learning rate (paper: 1e-6)")
-    p.add_argument("--head-lr-mult", type=float, default=1.0, help="Hopenet used 5")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--input-size", type=int, default=224, help="network input side, pixels")
-    p.add_argument("--max-steps", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--val-dataset", default="", choices=[""] + _dataset_names())
-    p.add_argument("--val-data", default="")
-    p.add_argument("--val-fraction", type=float, default=0.05)
-    p.add_argument("--val-every-steps", type=int, default=0)
-    p.add_argument("--max-samples", type=int, default=0)
-    p.add_argument("--imagenet-weights", default="", help="local torchvision .pth (optional)")
-    p.add_argument("--crop-margin", type=float, default=0.2, help="Hopenet margin k (eval)")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--pad-frac", type=float, default=0.0,
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--lr", type=float, help="learning rate (paper: Adam 1e-6)")
+    p.add_argument("--head-lr-mult", type=float, help="Hopenet used 5")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--ema-decay", type=float, help="EMA of the weights (0: off)")
+    p.add_argument("--time-budget-s", type=float, help="fit the schedule into this wall time")
+    p.add_argument("--input-size", type=int, help="network input side, pixels")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--device", help="cpu, cuda or cuda:N")
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="continue the run in --out from its checkpoint")
+    p.add_argument("--checkpoint-every-steps", type=int,
+                   help="checkpoint mid-epoch too (resume continues at that batch)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--resident", action=argparse.BooleanOptionalAction, default=None,
+                   help="preload crops on the device and augment there")
+    p.add_argument("--rotate-deg", type=float,
+                   help="resident: in-plane rotation up to this angle, labels composed exactly")
+    p.add_argument("--val-dataset", choices=[""] + _dataset_names())
+    p.add_argument("--val-data")
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--val-every-steps", type=int)
+    p.add_argument("--max-samples", type=int)
+    p.add_argument("--imagenet-weights", help="local torchvision .pth (optional)")
+    p.add_argument("--init-from", help="model folder whose weights start the run")
+    p.add_argument("--distill-from", help="teacher model folder(s), comma-separated")
+    p.add_argument("--distill-weight", type=float, help="weight of the distillation KL")
+    p.add_argument("--crop-margin", type=float, help="Hopenet margin k (eval)")
+    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument("--pad-frac", type=float,
                    help="crops: black border per side, fraction of the crop")
-    p.add_argument("--label-columns", default="",
+    p.add_argument("--label-columns",
                    help="crops: CSV columns for yaw,pitch,roll, e.g. "
                         "yaw_annotated,pitch_teacher,roll_teacher")
-    p.add_argument("--file-list", default="", help="text file of sample names to use")
-    p.add_argument("--mix-data", default="",
-                   help="second training source mixed in, e.g. a folder of `gldpose synth` renders")
-    p.add_argument("--mix-dataset", default="synthetic", choices=_dataset_names())
-    p.add_argument("--mix-fraction", type=float, default=0.0,
-                   help="share of each epoch drawn from --mix-data (0..1)")
+    p.add_argument("--file-list", help="text file of sample names to use")
+    p.add_argument("--mix-data",
+                   help="second training source mixed in: a folder (e.g. of `gldpose synth` "
+                        "renders) or synth:COUNT[:SEED[:DIST]] to render it on first use")
+    p.add_argument("--mix-dataset", choices=_dataset_names())
+    p.add_argument("--mix-fraction", type=float, help="share of each epoch from --mix-data")
+    p.add_argument("--save-half", action=argparse.BooleanOptionalAction, default=None,
+                   help="store the best weights as fp16")
     return p
 
 
-def config_from_args(args: argparse.Namespace):
-    """Map parsed ``gldpose train`` arguments to a :class:`TrainConfig` (the one place)."""
-    from gldpose_train.config import TrainConfig
-    from gldpose_train.losses import LossConfig
+# flag name -> TrainConfig field, where they differ
+_RENAMED = {"out": "out_dir", "input_size": "input_size_px", "crop_margin": "crop_margin_k"}
+_LOSS_FLAGS = {"loss": "name", "alpha": "alpha", "sigma": "sigma_bins",
+               "label_form": "label_form", "binned_centre": "binned_centre"}
 
-    loss = LossConfig(name=args.loss, alpha=args.alpha, sigma_bins=args.sigma,
-                      label_form=args.label_form, binned_centre=args.binned_centre)
-    return TrainConfig(
-        dataset=args.dataset, data=args.data, out_dir=args.out, backbone=args.backbone,
-        loss=loss, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        head_lr_mult=args.head_lr_mult, weight_decay=args.weight_decay,
-        input_size_px=args.input_size, max_steps=args.max_steps, device=args.device,
-        resume=args.resume, seed=args.seed, workers=args.workers,
-        val_dataset=args.val_dataset, val_data=args.val_data, val_fraction=args.val_fraction,
-        val_every_steps=args.val_every_steps, max_samples=args.max_samples,
-        imagenet_weights=args.imagenet_weights, crop_margin_k=args.crop_margin,
-        channels_last=args.channels_last, pad_frac=args.pad_frac,
-        label_columns=tuple(c for c in args.label_columns.split(",") if c),
-        file_list=args.file_list, mix_data=args.mix_data, mix_dataset=args.mix_dataset,
-        mix_fraction=args.mix_fraction)
+
+def config_from_args(args: argparse.Namespace):
+    """Map parsed ``gldpose train`` arguments to a :class:`TrainConfig` (the one place).
+
+    Start from ``--recipe`` (or TrainConfig's defaults) and override each field given.
+    """
+    from gldpose_train.config import TrainConfig
+    from gldpose_train.recipes import config_from_recipe
+
+    given = {k: v for k, v in vars(args).items() if v is not None and k != "recipe"}
+    fields: dict = {}
+    loss = {_LOSS_FLAGS[k]: given.pop(k) for k in list(given) if k in _LOSS_FLAGS}
+    if loss:
+        fields["loss"] = loss
+    if "rotate_deg" in given:
+        fields["resident_augment"] = {"rotate_deg": given.pop("rotate_deg")}
+    for key in ("label_columns", "distill_from"):
+        if key in given:
+            given[key] = tuple(c for c in given[key].split(",") if c)
+    for key, value in given.items():
+        fields[_RENAMED.get(key, key)] = value
+    if args.recipe:
+        return config_from_recipe(args.recipe, **fields)
+    if "dataset" not in fields:
+        raise ValueError("give --dataset (or a --recipe that sets it)")
+    return TrainConfig.from_dict(fields)
 
 
 def _run(fn, argv) -> int:

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from gldpose_sdk.decode import decode_logits
 from gldpose_sdk.manifest import BinSpec
 from gldpose_train.losses import expected_angle
 
@@ -52,6 +53,47 @@ def predict_dataset(model: torch.nn.Module, dataset: Dataset, bins: BinSpec, dev
         preds.append(expected_angle(model(images.to(device)), bins).cpu().numpy())
         trues.append(angles.numpy())
     return np.concatenate(preds), np.concatenate(trues)
+
+
+@torch.no_grad()
+def predict_with_std(model: torch.nn.Module, dataset: Dataset, bins: BinSpec,
+                     device: str = "cpu", batch_size: int = 128, workers: int = 0,
+                     flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted angles, predicted std (the SDK's decode) and true angles, all ``[N, 3]`` deg.
+
+    ``flip`` also predicts the mirrored input and averages the two distributions' decodes
+    (yaw and roll negated back), as ``EstimatorConfig.flip_average`` does at run time.
+    """
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    centres = bins.centres_deg()
+    preds, stds, trues = [], [], []
+    for images, angles in tqdm(loader, desc="evaluating", unit="batch", leave=False):
+        logits = model(images.to(device)).float().cpu().numpy()
+        angle, std = decode_logits(np.ascontiguousarray(logits), centres)
+        if flip:
+            mirrored = model(torch.flip(images, dims=[3]).to(device)).float().cpu().numpy()
+            angle_f, std_f = decode_logits(np.ascontiguousarray(mirrored), centres)
+            angle = (angle + angle_f * np.array([-1.0, 1.0, -1.0], np.float32)) / 2
+            std = (std + std_f) / 2
+        preds.append(angle)
+        stds.append(std)
+        trues.append(angles.numpy())
+    return np.concatenate(preds), np.concatenate(stds), np.concatenate(trues)
+
+
+def coverage_table(pred_deg: np.ndarray, std_deg: np.ndarray,
+                   true_deg: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per angle: share of errors within 1 and 2 stds, mean std, and corr(std, |error|)."""
+    err = np.abs(np.asarray(pred_deg, np.float64) - np.asarray(true_deg, np.float64))
+    std = np.asarray(std_deg, np.float64)
+    out = {}
+    for k, name in enumerate(("yaw", "pitch", "roll")):
+        e, s = err[:, k], std[:, k]
+        corr = float(np.corrcoef(s, e)[0, 1]) if len(e) > 2 and s.std() > 0 else float("nan")
+        out[name] = {"within_1std": float(np.mean(e <= s)), "within_2std": float(np.mean(e <= 2 * s)),
+                     "mean_std": float(s.mean()), "mae": float(e.mean()), "corr_std_error": corr}
+    return out
 
 
 def format_table(table: dict[str, float], title: str = "") -> str:

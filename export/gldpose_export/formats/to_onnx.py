@@ -19,7 +19,7 @@ from torch import nn
 
 from gldpose_export import ExportError
 from gldpose_export.config import ExportConfig
-from gldpose_sdk.manifest import Artefact, Manifest, make_artefact
+from gldpose_sdk.manifest import Artefact, Manifest, RuntimeVersions, make_artefact
 from gldpose_sdk.model import PoseNet
 
 _LOG = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def export_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
     batch = (1, config.batch_min_opt_max[1], 0)  # 0: no upper bound on the dynamic axis
     notes = write_onnx(model, out_dir / LOGITS_FILE, (LOGITS_NAME,), size_px, config)
     arts = [make_artefact(out_dir, LOGITS_FILE, "onnx", output="logits", batch_min_opt_max=batch,
-                          runtime_version=_opset_of(out_dir / LOGITS_FILE), notes=notes)]
+                          versions=_versions(out_dir / LOGITS_FILE), notes=notes)]
     if config.angles_onnx:
         centres = torch.from_numpy(manifest.bins.centres_deg())
         notes = write_onnx(DecodeHead(model, centres).eval(), out_dir / ANGLES_FILE,
@@ -77,7 +77,7 @@ def export_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
         notes += "; outputs angles [N,3] and std [N,3] in degrees (yaw, pitch, roll)"
         arts.append(make_artefact(out_dir, ANGLES_FILE, "onnx", output="angles",
                                   batch_min_opt_max=batch,
-                                  runtime_version=_opset_of(out_dir / ANGLES_FILE), notes=notes))
+                                  versions=_versions(out_dir / ANGLES_FILE), notes=notes))
     return tuple(arts)
 
 
@@ -91,7 +91,7 @@ def export_fp16_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
     notes = write_onnx(half, out_dir / FP16_FILE, (LOGITS_NAME,), manifest.input.size_px, config)
     return make_artefact(out_dir, FP16_FILE, "onnx", precision="fp16", output="logits",
                          batch_min_opt_max=(1, config.batch_min_opt_max[1], 0),
-                         runtime_version=_opset_of(out_dir / FP16_FILE),
+                         versions=_versions(out_dir / FP16_FILE),
                          notes=notes + "; fp16 inside, fp32 input/output")
 
 
@@ -122,7 +122,7 @@ def write_onnx(module: nn.Module, path: Path, output_names: tuple[str, ...], siz
     _check_dynamic_batch(path)
     seconds = time.perf_counter() - start
     _LOG.info("wrote %s in %.1f s (%s, %s)", path.name, seconds, config.onnx_exporter, simplifier)
-    return (f"torch {torch.__version__} {config.onnx_exporter} exporter, {_opset_of(path)}, "
+    return (f"torch {torch.__version__} {config.onnx_exporter} exporter, opset {_versions(path).onnx_opset}, "
             f"{simplifier}, dynamic batch, {seconds:.1f} s")
 
 
@@ -161,10 +161,10 @@ def _check_dynamic_batch(path: Path) -> None:
                           f"static ({dim.dim_value}); the exporter did not keep it dynamic")
 
 
-def _opset_of(path: Path) -> str:
+def _versions(path: Path) -> RuntimeVersions:
     model = onnx.load(str(path), load_external_data=False)
-    version = max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))
-    return f"opset {version}"
+    opset = max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))
+    return RuntimeVersions(onnx_opset=int(opset), torch=torch.__version__)
 
 
 def _copy(model: PoseNet) -> PoseNet:

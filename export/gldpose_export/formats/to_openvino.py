@@ -22,8 +22,7 @@ from gldpose_export.config import ExportConfig
 from gldpose_export.formats.to_onnx import LOGITS_FILE
 from gldpose_export.verify import list_images
 from gldpose_sdk.decode import decode_logits
-from gldpose_sdk.engine_compat import openvino_bin_note
-from gldpose_sdk.manifest import Artefact, InputSpec, Manifest, make_artefact, sha256_file
+from gldpose_sdk.manifest import Artefact, InputSpec, Manifest, RuntimeVersions, make_artefact
 from gldpose_sdk.model import PoseNet
 from gldpose_sdk.preprocess import normalise, resize_centre_crop
 
@@ -77,10 +76,9 @@ def _save(ov_model: ov.Model, out_dir: Path, precision: str, compress: bool,
     bin_rel = str(Path(rel).with_suffix(".bin"))
     seconds = time.perf_counter() - start
     _LOG.info("wrote %s (%s) in %.1f s", rel, precision, seconds)
-    notes = (f"{openvino_bin_note(bin_rel, sha256_file(out_dir / bin_rel))}; converted from "
-             f"{LOGITS_FILE}; weights {precision}{extra}; {seconds:.1f} s")
-    return make_artefact(out_dir, rel, "openvino", precision=precision, output="logits",
-                         runtime_version=f"openvino {ov.get_version()}",
+    notes = f"converted from {LOGITS_FILE}; weights {precision}{extra}; {seconds:.1f} s"
+    return make_artefact(out_dir, (rel, bin_rel), "openvino", precision=precision,
+                         output="logits", versions=RuntimeVersions(openvino=ov.get_version()),
                          batch_min_opt_max=(1, config.batch_min_opt_max[1], 0), notes=notes)
 
 

@@ -22,7 +22,8 @@ from gldpose_export import ExportError
 from gldpose_export.config import ExportConfig
 from gldpose_export.formats.to_onnx import INPUT_NAME, LOGITS_FILE, export_fp16_onnx
 from gldpose_sdk.engine_compat import EngineIdentity, engine_cache_name
-from gldpose_sdk.manifest import Artefact, Manifest, make_artefact, sha256_file
+from gldpose_sdk.manifest import (
+    Artefact, BuildTarget, Manifest, RuntimeVersions, make_artefact, sha256_file)
 from gldpose_sdk.model import PoseNet
 
 _LOG = logging.getLogger(__name__)
@@ -117,8 +118,8 @@ def export_tensorrt(model: PoseNet, manifest: Manifest, out_dir: Path,
              f"{seconds:.1f} s")
     arts.append(make_artefact(
         out_dir, rel, "tensorrt", precision="fp16" if config.fp16 else "fp32", output="logits",
-        runtime_version=identity.trt_version, gpu_name=identity.gpu_name,
-        compute_capability=identity.compute_capability,
+        versions=RuntimeVersions(tensorrt=identity.trt_version),
+        target=BuildTarget(identity.gpu_name, identity.compute_capability),
         batch_min_opt_max=tuple(config.batch_min_opt_max), notes=notes))
     return tuple(arts)
 

@@ -9,9 +9,8 @@ import openvino as ov
 
 from gldpose_sdk.backends.base import Backend, check_model_fits, pick_artefact
 from gldpose_sdk.config import BackendOptions, parse_device
-from gldpose_sdk.engine_compat import verify_openvino_files
 from gldpose_sdk.errors import BackendUnavailableError, ModelFileError
-from gldpose_sdk.manifest import Manifest
+from gldpose_sdk.manifest import Manifest, verify_artefact, verify_file
 
 # OpenVINO element type names -> the precision names of the manifest
 _PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
@@ -57,7 +56,8 @@ class OpenVINOBackend(Backend):
              options: BackendOptions) -> "OpenVINOBackend":
         """Read and compile the IR; see :meth:`Backend.load`."""
         artefact = pick_artefact(manifest, "openvino")
-        xml_path, _ = verify_openvino_files(model_dir, artefact)  # .xml and .bin sha256
+        xml_path = verify_artefact(model_dir, artefact)
+        verify_file(model_dir, artefact.file_with_suffix(".bin"))  # listed, with its digest
         core = ov.Core()
         device = _ov_device(options.device, core.available_devices)
         try:

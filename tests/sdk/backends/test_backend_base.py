@@ -11,11 +11,11 @@ import pytest
 from gldpose_sdk.backends.base import Backend, BackendInfo, check_model_fits
 from gldpose_sdk.config import BackendOptions
 from gldpose_sdk.errors import BackendRuntimeError, InputError, ManifestMismatchError
-from gldpose_sdk.manifest import Artefact, InputSpec, Manifest
+from gldpose_sdk.manifest import Artefact, ArtefactFile, InputSpec, Manifest
 
 SIZE = 32
 MANIFEST = Manifest(backbone="resnet18", input=InputSpec(size_px=SIZE))
-ARTEFACT = Artefact(format="onnx", path="model.onnx", sha256="ab" * 32)
+ARTEFACT = Artefact(format="onnx", files=(ArtefactFile("model.onnx", "ab" * 32),))
 
 
 class EchoBackend(Backend):

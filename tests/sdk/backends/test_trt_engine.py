@@ -14,15 +14,14 @@ pytest.importorskip("cuda.bindings", reason="cuda-python not installed")
 from gldpose_sdk.backends.trt_engine import TensorRTBackend, _pick_engine  # noqa: E402
 from gldpose_sdk.config import BackendOptions  # noqa: E402
 from gldpose_sdk.errors import BackendUnavailableError, ManifestMismatchError  # noqa: E402
-from gldpose_sdk.manifest import Artefact, read_manifest  # noqa: E402
+from gldpose_sdk.manifest import Artefact, ArtefactFile, BuildTarget, RuntimeVersions, read_manifest  # noqa: E402
 
 
 def test_engine_for_another_gpu_is_refused(tiny_model_dir: Path) -> None:
     import tensorrt as trt
 
-    engine = Artefact(format="tensorrt", path="model_fp16.engine", sha256="0" * 64,
-                      precision="fp16", runtime_version=trt.__version__,
-                      gpu_name="Some Other GPU", compute_capability="5.0")
+    engine = Artefact(format="tensorrt", files=(ArtefactFile("model_fp16.engine", "0" * 64),),
+                      precision="fp16", versions=RuntimeVersions(tensorrt=trt.__version__), target=BuildTarget("Some Other GPU", "5.0"))
     manifest = read_manifest(tiny_model_dir).with_artefact(engine)
     with pytest.raises(ManifestMismatchError, match="compute capability"):
         _pick_engine(manifest, ("NVIDIA H100 80GB HBM3", "9.0"))

@@ -23,7 +23,7 @@ from gldpose_sdk import PoseEstimator
 from gldpose_sdk.config import BackendOptions
 from gldpose_sdk.errors import ManifestMismatchError
 from gldpose_sdk.hardware import PlatformInfo
-from gldpose_sdk.manifest import make_artefact, read_manifest, write_manifest
+from gldpose_sdk.manifest import BuildTarget, RuntimeVersions, make_artefact, read_manifest, write_manifest
 
 GPU_NAME, CC, TRT_VERSION, PROFILE_MAX = "Fake GPU 9000", (9, 0), "10.9.0.34", 4
 
@@ -151,8 +151,7 @@ def _engine_dir(src: Path, dst: Path, gpu_name: str = GPU_NAME) -> Path:
     shutil.copytree(src, dst)
     (dst / "model_fp16.engine").write_bytes(b"serialized engine")
     art = make_artefact(dst, "model_fp16.engine", "tensorrt", precision="fp16",
-                        runtime_version=TRT_VERSION, gpu_name=gpu_name,
-                        compute_capability=f"{CC[0]}.{CC[1]}", batch_min_opt_max=(1, 2, 4))
+                        versions=RuntimeVersions(tensorrt=TRT_VERSION), target=BuildTarget(gpu_name, f"{CC[0]}.{CC[1]}"), batch_min_opt_max=(1, 2, 4))
     write_manifest(dst, read_manifest(dst).with_artefact(art))
     return dst
 

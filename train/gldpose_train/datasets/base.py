@@ -46,6 +46,7 @@ class DatasetOptions:
     max_samples: int | None = None        # keep a seeded random subset of this size
     seed: int = 0                         # subset choice and augmentation stream
     range_deg: tuple[float, float] = (_BINS.low_deg, _BINS.high_deg)   # keep lo <= angle < hi
+    box_crop: CropRule | None = None      # box sets: this fixed crop rule instead of Hopenet's k
 
     def __post_init__(self) -> None:
         if self.crop_margin_k < 0:
@@ -116,6 +117,8 @@ class PoseDataset(Dataset):
     @property
     def crop_rule(self) -> CropRule:
         """The evaluation crop rule (goes into the manifest of a model trained on this set)."""
+        if self.options.box_crop is not None:
+            return self.options.box_crop
         return CropRule.hopenet(self.options.crop_margin_k)
 
     def _setup(self, names: Sequence[str], angles_deg: np.ndarray, what: str) -> None:
@@ -139,7 +142,8 @@ class PoseDataset(Dataset):
         self._names = [names[i] for i in keep]
         self._angles = angles_deg[keep]
         self._transform = (TrainTransform(self.spec, self.crop_rule, self.options.augment,
-                                          random_margin=self.random_margin)
+                                          random_margin=self.random_margin
+                                          and self.options.box_crop is None)
                            if self.train else EvalTransform(self.spec, self.crop_rule))
 
     @property
