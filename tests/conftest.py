@@ -48,3 +48,11 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def rng() -> np.random.Generator:
     """A seeded numpy generator."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_backend_timing_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep ``backend="auto"``'s timing cache out of the user's home during tests."""
+    import os
+
+    os.environ["GLDPOSE_CACHE_DIR"] = str(tmp_path_factory.mktemp("gldpose_cache"))

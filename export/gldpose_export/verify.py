@@ -25,14 +25,14 @@ from gldpose_sdk.decode import decode_logits
 from gldpose_sdk.engine_compat import check_engine_compat, engine_identity
 from gldpose_sdk.manifest import ANGLE_NAMES, Artefact, InputSpec, Manifest, verify_artefact
 from gldpose_sdk.model import load_model
-from gldpose_sdk.preprocess import normalise, read_image_bgr, resize_centre_crop
+from gldpose_sdk.manifest import NO_MARGIN
+from gldpose_sdk.preprocess import IMAGE_SUFFIXES, normalise, prepare_crop, read_image_bgr
 
 _LOG = logging.getLogger(__name__)
 
 FP32_TOL_DEG = 0.05
 FP16_TOL_DEG = 0.5
 TOLERANCES_DEG: dict[str, float] = {"fp16": FP16_TOL_DEG, "fp32": FP32_TOL_DEG}
-IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,14 @@ def make_inputs(spec: InputSpec, n_random: int = 8, n_crops: int = 8, seed: int 
     size = spec.size_px
     parts = [rng.standard_normal((n_random, 3, size, size)).astype(np.float32)]
     crops = [synthetic_crop(rng, size) for _ in range(n_crops)]
-    crops += [cv2.cvtColor(resize_centre_crop(read_image_bgr(p), size), cv2.COLOR_BGR2RGB)
-              for p in images]
+    crops += [_whole_image_crop(read_image_bgr(p), size) for p in images]
     if crops:
         parts.append(normalise(np.stack(crops), spec))
     return np.ascontiguousarray(np.concatenate(parts))
+
+
+def _whole_image_crop(image: np.ndarray, size_px: int) -> np.ndarray:
+    return prepare_crop(image, (0, 0, image.shape[1], image.shape[0]), NO_MARGIN, size_px)
 
 
 def list_images(folder: Path | None, what: str, minimum: int = 1) -> list[Path]:

@@ -1,8 +1,10 @@
 """``gldpose predict``: head poses in an image, a folder of images, a video file or a camera.
 
 Writes annotated output (``--out``) and JSON lines (``--json``: one object per frame with the
-source, the frame index and the poses) and prints a short table. Errors (unreadable input,
-unavailable backend, bad model folder) print one line on stderr and exit with status 2.
+source, the frame index and the poses) and prints a short table. Videos and cameras go
+through ``PoseEstimator.track`` (full detection now and then, faces followed between), with a
+progress bar showing frames per second. Errors (unreadable input, unavailable backend, bad
+model folder) print one line on stderr and exit with status 2.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import IO, Iterator
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from gldpose_sdk.backends import BACKENDS
 from gldpose_sdk.config import OPENVINO_PRECISIONS, BackendOptions, EstimatorConfig
@@ -24,10 +27,9 @@ from gldpose_sdk.draw import draw_poses
 from gldpose_sdk.errors import GldposeError, InputError
 from gldpose_sdk.estimator import PoseEstimator
 from gldpose_sdk.pose import Pose
-from gldpose_sdk.preprocess import read_image_bgr
+from gldpose_sdk.preprocess import IMAGE_SUFFIXES, read_image_bgr
 
 _LOG = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 VIDEO_FOURCC = {".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v", ".mp4": "mp4v"}
 TABLE_ROWS = 40
 
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="image file, folder of images, video file, or camera index")
     p.add_argument("--model", type=Path, default=None,
                    help="model folder (default: the built-in model)")
-    p.add_argument("--backend", default="auto", choices=["auto", *sorted(BACKENDS)])
+    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS.names()])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or gpu[:N] (OpenVINO)")
     p.add_argument("--detector", default="auto", choices=["auto", "none", *sorted(DETECTORS)],
                    help="face detector; 'none' takes each whole image as one face crop")
@@ -73,8 +75,8 @@ class Frame:
 
 
 def _source_kind(source: str) -> str:
-    if source.isdigit():
-        return "camera"
+    if source.isascii() and source.lstrip("-").isdigit():
+        return "camera"  # a negative index is refused by PoseEstimator.track, not OpenCV
     path = Path(source)
     if path.is_dir():
         return "folder"
@@ -176,12 +178,7 @@ def _run(args: argparse.Namespace) -> int:
                 outputs.add(frame, estimator.estimate(frame.image))
                 n_frames += 1
         else:
-            source = int(args.source) if kind == "camera" else args.source
-            for result in estimator.track(source):
-                outputs.add(Frame(args.source, result.index, result.frame), result.poses)
-                n_frames += 1
-                if args.max_frames and n_frames >= args.max_frames:
-                    break
+            n_frames = _track_video(estimator, args, outputs, kind)
     except KeyboardInterrupt:
         _LOG.warning("interrupted after %d frames", n_frames)
     finally:
@@ -189,6 +186,44 @@ def _run(args: argparse.Namespace) -> int:
         estimator.close()
     outputs.print_table(n_frames)
     return 0
+
+
+def _track_video(estimator: PoseEstimator, args: argparse.Namespace, outputs: _Outputs,
+                 kind: str) -> int:
+    """The tracking path over a video file or camera, with a progress bar showing frames per
+    second; returns the number of frames processed (Ctrl-C stops early, keeping the output)."""
+    source = int(args.source) if kind == "camera" else args.source
+    total = _declared_frames(args.source) if kind == "video" else None
+    if args.max_frames:
+        total = min(total, args.max_frames) if total else args.max_frames
+    label = f"camera {args.source}" if kind == "camera" else Path(args.source).name
+    results = estimator.track(source)  # a bad source raises here, before the bar is drawn
+    n_frames, end = 0, None
+    with tqdm(total=total, desc=label, unit="frame", dynamic_ncols=True) as bar:
+        try:
+            for result in results:
+                outputs.add(Frame(args.source, result.index, result.frame), result.poses)
+                n_frames, end = n_frames + 1, result.end
+                bar.set_postfix(faces=len(result.poses), skipped=result.skipped_frames,
+                                refresh=False)
+                bar.update(1)
+                if args.max_frames and n_frames >= args.max_frames:
+                    break
+        except KeyboardInterrupt:
+            _LOG.warning("interrupted after %d frames", n_frames)
+    if end is not None:  # the whole file was read; an early end was also logged as a warning
+        status = "ended early" if end.is_early else "read to the end"
+        declared = "?" if end.frames_expected is None else end.frames_expected
+        print(f"video {status}: {end.frames_read} of {declared} declared frames decoded")
+    return n_frames
+
+
+def _declared_frames(path: str) -> int | None:
+    """The frame count a video file's container declares (None when it declares none)."""
+    cap = cv2.VideoCapture(path)
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    cap.release()
+    return count if count > 0 else None
 
 
 def _video_fps(source: str, kind: str) -> float:

@@ -31,3 +31,7 @@ class BackendUnavailableError(GldposeError):
 
 class BackendRuntimeError(GldposeError):
     """A runtime failed during inference or produced non-finite output."""
+
+
+class UnknownNameError(GldposeError, ValueError):
+    """A name that no registry holds (backend, detector, export format, dataset, recipe)."""

@@ -10,8 +10,13 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
+import logging
+import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, Union
@@ -21,16 +26,19 @@ import numpy as np
 
 from gldpose_sdk.backends.base import Backend, BackendInfo
 from gldpose_sdk.config import EstimatorConfig, parse_device
-from gldpose_sdk.decode import decode_implementation, decode_logits
+from gldpose_sdk.decode import decode_implementation
 from gldpose_sdk.default_model import require_default_model
-from gldpose_sdk.detect import FaceDetector, build_detector
+from gldpose_sdk.detect import FaceDetector, RefiningDetector, build_detector
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.hardware import PlatformInfo, detect_platform
-from gldpose_sdk.manifest import CropRule, read_manifest
+from gldpose_sdk.manifest import read_manifest
 from gldpose_sdk.pose import Box, Pose
-from gldpose_sdk.preprocess import check_box, check_image, normalise, prepare_crop
-from gldpose_sdk.select import select_backend
-from gldpose_sdk.track import FaceTracker, TrackConfig
+from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces, whole_crops
+from gldpose_sdk.inference import infer_poses
+from gldpose_sdk.preprocess import check_box, check_image
+from gldpose_sdk.backend_timing import TimingCache
+from gldpose_sdk.selection import select_backend
+from gldpose_sdk.track import FaceTracker, RegionTracker, TrackConfig
 
 #: A detector spec: "auto", "none", a name of ``gldpose_sdk.detect.DETECTORS``, a
 #: :class:`~gldpose_sdk.detect.FaceDetector`, or a callable
@@ -38,8 +46,11 @@ from gldpose_sdk.track import FaceTracker, TrackConfig
 DetectorSpec = Union[str, FaceDetector, Callable[[np.ndarray], Sequence[Any]]]
 #: What :meth:`PoseEstimator.track` reads: a camera index, a video file, or frames.
 FrameSource = Union[int, str, Path, Iterable[np.ndarray]]
+#: Largest camera index: OpenCV reads 100 and up as camera + backend id (``cv2.CAP_*``).
+MAX_CAMERA_INDEX = 99
 
-_NO_MARGIN = CropRule(left_frac=0.0, top_frac=0.0, right_frac=0.0, bottom_frac=0.0)
+_LOG = logging.getLogger(__name__)
+
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,9 @@ class EstimatorInfo:
         requested_backend: ``"auto"`` or the name asked for.
         platform: ``"cpu"``, ``"nvidia_gpu"`` or ``"jetson"``.
         skipped: ``(backend, device, reason)`` for each candidate passed over by ``"auto"``.
+        timings_ms: ``(backend, device, ms at batch 1)`` of the candidates ``"auto"`` compared
+            (measured now or read from the cache, see ``timing_source``).
+        timing_source: ``"measured"``, ``"cache"`` or ``""`` (nothing compared).
         model_dir: the model folder.
         backbone: the network's backbone.
         input_size_px: side of the square network input.
@@ -62,6 +76,8 @@ class EstimatorInfo:
     requested_backend: str
     platform: str
     skipped: tuple[tuple[str, str, str], ...]
+    timings_ms: tuple[tuple[str, str, float], ...]
+    timing_source: str
     model_dir: str
     backbone: str
     input_size_px: int
@@ -72,17 +88,66 @@ class EstimatorInfo:
         """Plain JSON-able dict."""
         out = asdict(self)
         out["skipped"] = [list(s) for s in self.skipped]
+        out["timings_ms"] = [list(t) for t in self.timings_ms]
         return out
 
 
 @dataclass(frozen=True)
+class StreamEnd:
+    """How a video file ended: set on the last :class:`FrameResult` of a file (``end``).
+
+    Attributes:
+        frames_read: frames decoded from the file.
+        frames_expected: the frame count the container declares (None when it declares none).
+        is_early: fewer frames were decoded than declared (a truncated or damaged file); this
+            is also logged as a WARNING.
+    """
+
+    frames_read: int
+    frames_expected: int | None
+    is_early: bool
+
+
+@dataclass(frozen=True)
 class FrameResult:
-    """One frame of :meth:`PoseEstimator.track`: index, time in seconds, tracked poses, frame."""
+    """One frame of :meth:`PoseEstimator.track`.
+
+    Attributes:
+        index: position of the frame in the source. Skipped frames (None or empty frames,
+            failed camera reads) are not yielded but keep their index, so gaps show.
+        t_s: time in seconds: a file's own frame rate, ``fps`` for an iterable, else the
+            wall clock since the stream started.
+        poses: tracked poses (``track_id`` set, angles smoothed).
+        frame: the image, uint8 BGR ``[H, W, 3]``.
+        skipped_frames: frames skipped so far in this stream.
+        detected: the full face detector ran on this frame (False: the faces were followed
+            from the last frame by the detector's refine step, or there is no detector).
+        timings_ms: milliseconds per stage on this frame: ``decode`` (reading the frame),
+            ``detect``, ``refine``, ``pose`` (crop, network and decode) and ``smooth``
+            (association and One Euro filter).
+        end: on the last result of a video file, how the file ended; None otherwise (cameras
+            and iterables do not say in advance which frame is their last).
+    """
 
     index: int
     t_s: float
     poses: list[Pose]
     frame: np.ndarray = field(repr=False, compare=False)
+    skipped_frames: int = 0
+    detected: bool = False
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    end: StreamEnd | None = None
+
+
+@dataclass(frozen=True)
+class _SourceFrame:
+    """A frame as read from a source; ``image`` is None for a skipped one."""
+
+    index: int
+    t_s: float
+    image: np.ndarray | None
+    decode_ms: float = 0.0
+    end: StreamEnd | None = None
 
 
 class PoseEstimator:
@@ -125,9 +190,10 @@ class PoseEstimator:
         self._detector = build_detector(detector)  # before the backend: nothing to release
         self._detect_lock = threading.Lock()
         self._platform = platform or detect_platform()
+        cache = TimingCache(self.config.cache_dir or None)
         self._backend, self._selection = select_backend(
-            self.model_dir, self.manifest, backend, options, self._platform)
-        self._centres = self.manifest.bins.centres_deg()
+            self.model_dir, self.manifest, backend, options, self._platform, cache,
+            measure=self.config.measure_backends)
 
     # -- single frames and crops ---------------------------------------------------------
     def estimate(self, frame_bgr: np.ndarray, boxes: Sequence[Sequence[float]] | None = None
@@ -147,17 +213,23 @@ class PoseEstimator:
             InputError: bad frame or box.
         """
         image = check_image(frame_bgr)
+        check_frame_size(image, self.config)
         if boxes is None and self._detector is None:
             return self.estimate_crops([image])
         if boxes is None:
             found = self._detect(image)
         else:
-            found = [(check_box(b), 1.0) for b in boxes]
+            if isinstance(boxes, (str, bytes)) or not hasattr(boxes, "__len__"):
+                raise InputError(f"boxes must be a sequence of (x0, y0, x1, y1), got "
+                                 f"{type(boxes).__name__}")
+            if len(boxes) > self.config.max_faces_per_call:
+                raise InputError(f"{len(boxes)} face boxes in one call, more than "
+                                 f"max_faces_per_call={self.config.max_faces_per_call}")
+            found = [(check_box_in_frame(b, image.shape, self.config), 1.0) for b in boxes]
         if not found:
             return []
-        size = self.manifest.input.size_px
-        crops = np.stack([prepare_crop(image, box, self.manifest.crop, size) for box, _ in found])
-        return self._poses(crops, found)
+        faces = cut_faces(image, found, self.manifest, self.config)
+        return infer_poses(self._backend, faces, self.manifest, self.config)
 
     def estimate_crops(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[Pose]:
         """Poses of already-cut face crops (no detector, no extra margin).
@@ -179,17 +251,17 @@ class PoseEstimator:
         if isinstance(crops, np.ndarray) and crops.ndim != 4:
             raise InputError(f"crops array must be [N, H, W, 3], got shape {crops.shape}; "
                              "wrap a single crop as crops[None] or [crop]")
-        items = list(crops)
+        if isinstance(crops, np.ndarray):
+            items = list(crops)
+        elif isinstance(crops, (list, tuple)):
+            items = list(crops)
+        else:
+            raise InputError(f"crops must be a list of images or an [N, H, W, 3] array, got "
+                             f"{type(crops).__name__}")
         if not items:
             raise InputError("no crops given (empty batch)")
-        size = self.manifest.input.size_px
-        found, prepared = [], []
-        for i, crop in enumerate(items):
-            crop = check_image(crop, f"crop {i}")
-            box = (0.0, 0.0, float(crop.shape[1]), float(crop.shape[0]))
-            prepared.append(prepare_crop(crop, box, _NO_MARGIN, size))
-            found.append((box, 1.0))
-        return self._poses(np.stack(prepared), found)
+        faces = whole_crops(items, self.manifest, self.config)
+        return infer_poses(self._backend, faces, self.manifest, self.config)
 
     def _detect(self, image: np.ndarray) -> list[tuple[Box, float]]:
         assert self._detector is not None  # estimate() handles detector="none"
@@ -203,35 +275,88 @@ class PoseEstimator:
         found.sort(key=lambda f: -f[1])
         return found[:self.config.max_faces] if self.config.max_faces else found
 
-    def _poses(self, crops_rgb: np.ndarray, found: list[tuple[Box, float]]) -> list[Pose]:
-        logits = self._backend.infer(normalise(crops_rgb, self.manifest.input))
-        angles, std = decode_logits(logits, self._centres)
-        return [Pose(*(float(v) for v in angles[i]), *(float(v) for v in std[i]),
-                     box=tuple(float(v) for v in box), score=score)
-                for i, (box, score) in enumerate(found)]
-
     # -- video ------------------------------------------------------------------------------
     def track(self, source: FrameSource, track_config: TrackConfig | None = None,
               fps: float | None = None) -> Iterator[FrameResult]:
-        """Detect, estimate, associate and smooth faces over a video.
+        """Detect, follow, estimate and smooth faces over a video.
+
+        The full detector runs on the first frame, every ``detect_every_frames`` frames and
+        whenever a followed face is lost; on the frames between, each face's last box is
+        re-fitted by the detector's cheap refine step (MTCNN: O-Net alone) and the pose runs
+        on it. A detector without a refine step (a user callable) runs on every frame;
+        ``detector="none"`` takes each whole frame as one face. None or empty frames (and
+        failed camera reads) are skipped and counted: tracks age as on a frame without faces,
+        so IDs survive gaps of up to ``max_age_frames``.
 
         Args:
-            source: camera index (int or digit string), video file path, or an iterable of
-                uint8 BGR frames.
-            track_config: One Euro filter and association options; None uses the defaults.
+            source: camera index 0-99 (int or digit string), video file path, or an iterable
+                of uint8 BGR frames (a list, a generator, an ``[N, H, W, 3]`` array).
+            track_config: tracking, detection schedule and smoothing options; None: defaults.
             fps: frame rate for the time stamps of an iterable (None: wall-clock time).
                 Video files use their own frame rate, cameras the wall clock.
 
-        Yields:
-            :class:`FrameResult` per frame, poses carrying ``track_id`` and smoothed angles.
+        Returns:
+            An iterator of :class:`FrameResult`, one per frame that is not skipped; the last
+            one of a video file has ``end`` set (an early end is also logged as a WARNING).
 
         Raises:
-            InputError: the camera or file cannot be opened, or a frame is not an image.
+            InputError: here, for a source of the wrong type, a camera index outside 0-99
+                (OpenCV is never called with it), a missing file or a bad ``fps``; while
+                iterating, for a camera or file that cannot be opened or decoded, or a frame
+                that is not an image.
         """
-        tracker = FaceTracker(track_config if track_config is not None else TrackConfig())
-        for index, (frame, t_s) in enumerate(iter_frames(source, fps)):
-            poses = tracker.update(self.estimate(frame), t_s)
-            yield FrameResult(index, t_s, poses, frame)
+        config = track_config if track_config is not None else TrackConfig()
+        return self._track(_frame_source(source, fps, config.max_failed_reads), config)
+
+    def _track(self, frames: Iterator[_SourceFrame], config: TrackConfig
+               ) -> Iterator[FrameResult]:
+        tracker = FaceTracker(config)
+        regions = None
+        if self._detector is not None:
+            refine = (functools.partial(self._refine, config)
+                      if isinstance(self._detector, RefiningDetector) else None)
+            regions = RegionTracker(config, self._detect, refine)
+        skipped, last_t = 0, -math.inf
+        for item in frames:
+            t_s = last_t = max(item.t_s, last_t + 1e-6)  # the filters need increasing times
+            if item.image is None:
+                skipped += 1
+                tracker.update([], t_s)
+                continue
+            times = {"decode": item.decode_ms, "detect": 0.0, "refine": 0.0}
+            start = time.perf_counter()
+            if regions is None:
+                poses, detected = self.estimate(item.image), False
+            else:
+                found = regions.find(item.image)
+                times["detect"], times["refine"] = found.detect_ms, found.refine_ms
+                faces = found.found[:self.config.max_faces or None]
+                start = time.perf_counter()
+                poses = self.estimate(item.image, boxes=[box for box, _ in faces]) if faces else []
+                poses = [dataclasses.replace(p, score=score) for p, (_, score) in zip(poses, faces)]
+                detected = found.detected
+            smooth_start = time.perf_counter()
+            poses = tracker.update(poses, t_s)
+            times["pose"] = (smooth_start - start) * 1e3
+            times["smooth"] = (time.perf_counter() - smooth_start) * 1e3
+            yield FrameResult(item.index, t_s, poses, item.image, skipped, detected, times,
+                              item.end)
+
+    def _refine(self, config: TrackConfig, image: np.ndarray, boxes: list[Box]
+                ) -> list[tuple[Box, float] | None]:
+        """The refine step for :class:`RegionTracker`, with the detection filters applied."""
+        detector = self._detector
+        assert isinstance(detector, RefiningDetector)  # _track passes it only then
+        with self._detect_lock:
+            refined = detector.refine(image, boxes, config.refine_score_threshold,
+                                      config.search_scale)
+        out: list[tuple[Box, float] | None] = []
+        for det in refined:
+            box = None if det is None else check_box(det.box)
+            small = box is not None and min(box[2] - box[0], box[3] - box[1]) < \
+                self.config.min_face_px
+            out.append(None if box is None or small else (box, float(det.score)))
+        return out
 
     # -- reporting and life cycle -----------------------------------------------------------
     def describe(self) -> EstimatorInfo:
@@ -240,12 +365,12 @@ class PoseEstimator:
         det_name = "none (whole frame is the face)" if det is None else det.name
         sel = self._selection
         return EstimatorInfo(self._backend.describe(), sel.requested, sel.platform, sel.skipped,
-                             str(self.model_dir), self.manifest.backbone,
+                             sel.timings_ms, sel.timing_source, str(self.model_dir), self.manifest.backbone,
                              self.manifest.input.size_px, decode_implementation(), det_name)
 
     @property
     def backend(self) -> Backend:
-        """The loaded backend (``infer`` takes normalised batches; for benchmarks and tools)."""
+        """The loaded backend (``infer`` takes batches in its ``input_layout``; for tools)."""
         return self._backend
 
     def close(self) -> None:
@@ -268,34 +393,110 @@ def iter_frames(source: FrameSource, fps: float | None = None
                 ) -> Iterator[tuple[np.ndarray, float]]:
     """Frames and their times in seconds from a camera index, a video file or an iterable.
 
+    None or empty frames and failed camera reads are left out (see
+    :meth:`PoseEstimator.track` for how they are counted there).
+
     Raises:
-        InputError: the camera or file cannot be opened.
+        InputError: the source has the wrong type, the camera index is outside 0-99, or the
+            file is missing (here); the camera or file cannot be opened (while iterating).
     """
-    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
-        yield from _read_capture(cv2.VideoCapture(int(source)), f"camera {source}", None)
-    elif isinstance(source, (str, Path)):
+    frames = _frame_source(source, fps, TrackConfig().max_failed_reads)
+    return ((f.image, f.t_s) for f in frames if f.image is not None)
+
+
+def _frame_source(source: FrameSource, fps: float | None, max_failed_reads: int
+                  ) -> Iterator[_SourceFrame]:
+    """Check ``source`` now; return the iterator that opens and reads it."""
+    if fps is not None and not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise InputError(f"fps must be a finite number > 0 or None, got {fps!r}")
+    if isinstance(source, str) and source.isascii() and source.lstrip("-").isdigit():
+        source = int(source)
+    if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
+        if not 0 <= source <= MAX_CAMERA_INDEX:
+            raise InputError(f"camera index must be in 0..{MAX_CAMERA_INDEX}, got {source} "
+                             "(OpenCV reads -1 as 'any camera' and 100 and up as a backend id)")
+        return _read_camera(int(source), max_failed_reads)
+    if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
             raise InputError(f"video file not found: {path}")
-        yield from _read_capture(cv2.VideoCapture(str(path)), str(path), "file")
-    else:
-        start = time.monotonic()
-        for index, frame in enumerate(source):
-            yield frame, (index / fps if fps else time.monotonic() - start)
+        return _read_file(path)
+    if isinstance(source, np.ndarray) and source.ndim != 4:
+        raise InputError(f"an array source must be frames [N, H, W, 3], got shape {source.shape}; "
+                         "wrap a single frame as [frame]")
+    if isinstance(source, (bytes, bytearray, Mapping)) or not isinstance(source, Iterable):
+        raise InputError("source must be a camera index, a video file path or an iterable of "
+                         f"frames, got {type(source).__name__}")
+    return _read_iterable(source, fps)
 
 
-def _read_capture(cap: cv2.VideoCapture, what: str, kind: str | None
-                  ) -> Iterator[tuple[np.ndarray, float]]:
-    if not cap.isOpened():
-        raise InputError(f"cannot open {what} with OpenCV")
+def _read_iterable(frames: Iterable[Any], fps: float | None) -> Iterator[_SourceFrame]:
+    start = time.monotonic()
+    iterator = iter(frames)
+    for index in itertools.count():
+        t0 = time.perf_counter()
+        try:
+            frame = next(iterator)
+        except StopIteration:
+            return
+        decode_ms = (time.perf_counter() - t0) * 1e3
+        t_s = index / fps if fps else time.monotonic() - start
+        empty = frame is None or (isinstance(frame, np.ndarray) and frame.size == 0)
+        yield _SourceFrame(index, t_s, None if empty else frame, decode_ms)
+
+
+def _read_camera(index: int, max_failed_reads: int) -> Iterator[_SourceFrame]:
+    cap = cv2.VideoCapture(index, cv2.CAP_ANY)
     try:
-        file_fps = cap.get(cv2.CAP_PROP_FPS) if kind == "file" else 0.0
-        start, index = time.monotonic(), 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
+        if not cap.isOpened():
+            raise InputError(f"cannot open camera {index} with OpenCV (no such device, or busy)")
+        start, failures = time.monotonic(), 0
+        for frame_index in itertools.count():
+            frame, decode_ms = _read_one(cap)
+            failures = 0 if frame is not None else failures + 1
+            if failures > max_failed_reads:
+                _LOG.warning("camera %d: %d reads failed in a row; stream ended at frame %d",
+                             index, failures, frame_index)
                 return
-            yield frame, (index / file_fps if file_fps > 0 else time.monotonic() - start)
-            index += 1
+            yield _SourceFrame(frame_index, time.monotonic() - start, frame, decode_ms)
     finally:
         cap.release()
+
+
+def _read_file(path: Path) -> Iterator[_SourceFrame]:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputError(f"cannot open video file {path} with OpenCV (not a video, or a "
+                             "codec this OpenCV build lacks)")
+        file_fps = cap.get(cv2.CAP_PROP_FPS)
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        expected = declared if declared > 0 else None
+        start = time.monotonic()
+        frame, decode_ms = _read_one(cap)
+        if frame is None:
+            raise InputError(f"no frame could be decoded from video file {path}")
+        for index in itertools.count():
+            # Read one ahead, so that the last frame can carry how the file ended.
+            following, following_ms = _read_one(cap)
+            end = None
+            if following is None:
+                end = StreamEnd(index + 1, expected, expected is not None and index + 1 < expected)
+                if end.is_early:
+                    _LOG.warning("video file %s ended early: %d of %d declared frames decoded",
+                                 path, end.frames_read, expected)
+            t_s = index / file_fps if file_fps > 0 else time.monotonic() - start
+            yield _SourceFrame(index, t_s, frame, decode_ms, end)
+            if following is None:
+                return
+            frame, decode_ms = following, following_ms
+    finally:
+        cap.release()
+
+
+def _read_one(cap: cv2.VideoCapture) -> tuple[np.ndarray | None, float]:
+    """One frame (None when the read failed or gave nothing) and the milliseconds it took."""
+    start = time.perf_counter()
+    ok, frame = cap.read()
+    good = ok and frame is not None and frame.size > 0
+    return (frame if good else None), (time.perf_counter() - start) * 1e3

@@ -564,6 +564,31 @@ def verify_artefact(model_dir: str | Path, artefact: Artefact) -> Path:
     return paths[0]
 
 
+def read_verified(model_dir: str | Path, entry: ArtefactFile, max_bytes: int = 4 << 30) -> bytes:
+    """The bytes of one listed file, checked against its digest after reading them.
+
+    A runtime given these bytes (rather than the path) runs exactly what was checked, even if
+    the file is swapped afterwards.
+
+    Raises:
+        ModelFileError: missing or larger than ``max_bytes``.
+        ManifestMismatchError: digest mismatch or a path leaving the model folder.
+    """
+    path = resolve_inside(model_dir, entry.path)
+    if not path.is_file():
+        raise ModelFileError(f"artefact file {entry.path} listed in the manifest is missing "
+                             f"from {model_dir}")
+    if path.stat().st_size > max_bytes:
+        raise ModelFileError(f"{path} is larger than {max_bytes} bytes")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != entry.sha256:
+        raise ManifestMismatchError(
+            f"sha256 of {path} is {actual[:12]}..., the manifest records "
+            f"{entry.sha256[:12]}...: the file was changed or replaced; re-export it")
+    return data
+
+
 def verify_file(model_dir: str | Path, entry: ArtefactFile) -> Path:
     """Check one listed file; see :func:`verify_artefact`."""
     path = resolve_inside(model_dir, entry.path)

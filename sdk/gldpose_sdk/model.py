@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 import torchvision
 from safetensors import SafetensorError
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -96,12 +97,23 @@ def save_model(model_dir: str | Path, model: PoseNet, manifest: Manifest,
     dtype = torch.float16 if half else torch.float32
     tensors = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu())
                .contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(model_dir / WEIGHTS_NAME), metadata={"backbone": model.backbone_name})
+    save_file(tensors, str(model_dir / WEIGHTS_NAME),
+              metadata={"backbone": model.backbone_name,
+                        "input_size_px": str(manifest.input.size_px)})
     art = make_artefact(model_dir, WEIGHTS_NAME, "safetensors",
                         precision="fp16" if half else "fp32")
     manifest = dataclasses.replace(manifest, backbone=model.backbone_name).with_artefact(art)
     write_manifest(model_dir, manifest)
     return manifest
+
+
+def weights_metadata(model_dir: str | Path) -> dict[str, str]:
+    """The metadata stored in ``model.safetensors`` (backbone, input size it was saved with)."""
+    try:
+        with safe_open(str(Path(model_dir) / WEIGHTS_NAME), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise ModelFileError(f"cannot read the weights' metadata in {model_dir}: {exc}") from exc
 
 
 def load_model(model_dir: str | Path, device: str = "cpu") -> tuple[PoseNet, Manifest]:

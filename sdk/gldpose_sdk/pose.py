@@ -1,12 +1,31 @@
 """The result type: one head pose with its uncertainty and where the face is."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+#: A face box ``(x0, y0, x1, y1)`` in pixels (the one definition of the project).
 Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PoseQuality:
+    """Why a pose can or cannot be trusted (see ``EstimatorConfig.quality``).
+
+    Attributes:
+        inside_frame_frac: share of the model's crop that lay inside the frame (1 for crops).
+        brightness: mean crop brightness, 0..1.
+        contrast: standard deviation of the crop's pixels, 0..1.
+        reasons: the failed checks (``"uncertain yaw"``, ``"outside frame"``, ``"dark"``,
+            ``"flat"``); empty when the pose is reliable.
+    """
+
+    inside_frame_frac: float = 1.0
+    brightness: float = 0.5
+    contrast: float = 0.2
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -15,8 +34,11 @@ class Pose:
 
     Attributes:
         yaw_deg, pitch_deg, roll_deg: the angles (softmax expectation over bins).
-        yaw_std_deg, pitch_std_deg, roll_std_deg: standard deviation of each predicted
-            distribution: the model's own uncertainty, in degrees.
+        yaw_std_deg, pitch_std_deg, roll_std_deg: the uncertainty of each angle, in degrees:
+            the predicted distribution's standard deviation, mapped through the model's
+            calibration when its manifest has one (about 68% of errors are within one std).
+        raw_std_deg: the uncalibrated standard deviations (yaw, pitch, roll).
+        quality: brightness, contrast, share inside the frame and the failed checks.
         box: face box ``(x0, y0, x1, y1)`` in pixels of the input frame (the tight box, before
             the model's crop margin); for a bare crop, the crop's own extent.
         score: detector confidence in [0, 1] (1.0 when the box was given by the caller).
@@ -32,6 +54,13 @@ class Pose:
     box: Box
     score: float = 1.0
     track_id: int | None = None
+    raw_std_deg: tuple[float, float, float] | None = None
+    quality: PoseQuality = field(default_factory=PoseQuality)
+
+    @property
+    def is_reliable(self) -> bool:
+        """True when no quality check failed (see :class:`PoseQuality`)."""
+        return not self.quality.reasons
 
     @property
     def angles_deg(self) -> np.ndarray:
@@ -53,4 +82,5 @@ class Pose:
         """JSON-able dict (box as a list)."""
         out = asdict(self)
         out["box"] = [float(v) for v in self.box]
+        out["is_reliable"] = self.is_reliable
         return out

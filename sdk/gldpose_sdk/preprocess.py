@@ -1,12 +1,22 @@
-"""Image preprocessing shared by the SDK and training evaluation (OpenCV, numpy).
+"""Image preprocessing shared by the SDK and training (OpenCV, numpy): the one crop code.
 
-A face box becomes the network input in three steps, identical in training evaluation and at run
-time: expand the box by the manifest's crop rule and cut it out (black outside the image, no
-clamping); resize so the shorter side is ``size_px`` and centre-crop a square (Hopenet's test
-transform); convert BGR to RGB and normalise with the manifest's mean/std.
+A face box becomes the network input in three steps, identical in training and at run time:
+
+1. expand the box by the manifest's crop rule (:meth:`CropRule.expand`) and round it to pixels;
+2. take the centred square of side ``min(w, h)`` of that region (Hopenet's test transform,
+   resize-then-centre-crop, done in the other order so that the cost is bounded by the output
+   size, not by the box) and resize it to ``size_px`` (area filter when shrinking); parts
+   outside the image are black (no clamping);
+3. the network's layout: either the uint8 BGR crop itself (runtimes that fold the rest into the
+   model) or RGB, ``(x/255 - mean) / std``, NCHW float32 (:func:`to_network_input`).
+
+Training calls :func:`prepare_crop` (steps 1-2, RGB), the SDK :func:`crop_bgr` then
+:func:`to_network_input`; both run the same step 2 code, so a model sees identical pixels in
+``gldpose eval``, in training and behind ``PoseEstimator``.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -15,8 +25,15 @@ import numpy as np
 
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.manifest import CropRule, InputSpec
+from gldpose_sdk.pose import Box
 
-Box = tuple[float, float, float, float]
+__all__ = ["Box", "IMAGE_SUFFIXES", "check_box", "check_image", "crop_bgr", "cut_square",
+           "inside_fraction", "normalise", "prepare_crop", "read_image_bgr", "square_region",
+           "to_network_input"]
+#: File suffixes read as images (folders in ``gldpose predict``, calibration sets, ...).
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+#: Squares reaching outside the image are padded exactly up to this many output sides.
+EXACT_PAD_FACTOR = 4
 
 
 def read_image_bgr(path: str | Path) -> np.ndarray:
@@ -28,77 +45,143 @@ def read_image_bgr(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image file not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # e.g. an image larger than OpenCV's own pixel limit
+        raise InputError(f"cannot decode image {path}: {str(exc).strip()[:200]}") from exc
     if image is None:
         raise InputError(f"cannot decode image {path}: not an image OpenCV can read")
     return image
 
 
-def check_image(image: np.ndarray, what: str = "frame") -> np.ndarray:
+def check_image(image: np.ndarray, what: str = "frame", min_side_px: int = 2) -> np.ndarray:
     """Check a uint8 colour image ``[H, W, 3]``; return it C-contiguous.
 
     Raises:
-        InputError: not a numpy array, wrong rank/channels/dtype, or empty.
+        InputError: not a numpy array, wrong rank/channels/dtype, or smaller than
+            ``min_side_px`` on a side.
     """
     if not isinstance(image, np.ndarray):
-        raise InputError(f"{what} must be a numpy array, got {type(image).__name__}")
+        raise InputError(f"{what} must be a numpy array [H, W, 3] uint8 BGR, got "
+                         f"{type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"{what} must have shape [H, W, 3] (BGR), got {image.shape}")
     if image.dtype != np.uint8:
         raise InputError(f"{what} must be uint8 (0..255), got {image.dtype}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise InputError(f"{what} is empty: shape {image.shape}")
-    return np.ascontiguousarray(image)
+    if image.shape[0] < min_side_px or image.shape[1] < min_side_px:
+        raise InputError(f"{what} is too small: shape {image.shape}, need at least "
+                         f"{min_side_px} px a side")
+    return image if image.flags.c_contiguous else np.ascontiguousarray(image)
 
 
 def check_box(box: Sequence[float]) -> Box:
-    """Return ``box`` as four floats ``(x0, y0, x1, y1)`` with x1 > x0 and y1 > y0."""
+    """Return ``box`` as four finite floats ``(x0, y0, x1, y1)`` with x1 > x0 and y1 > y0.
+
+    Raises:
+        InputError: not four numbers, not finite, or empty.
+    """
     try:
         x0, y0, x1, y1 = (float(v) for v in box)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"a face box must be four numbers (x0, y0, x1, y1), got {box!r}") from exc
-    if not all(np.isfinite([x0, y0, x1, y1])) or x1 <= x0 or y1 <= y0:
-        raise InputError(f"face box {box!r} is not finite with x1 > x0 and y1 > y0")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"a face box must be four numbers (x0, y0, x1, y1), got "
+                         f"{str(box)[:80]}") from exc
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+        raise InputError(f"face box {str(box)[:80]} is not finite with x1 > x0 and y1 > y0")
     return x0, y0, x1, y1
 
 
-def cut_box(image: np.ndarray, box: Box) -> np.ndarray:
-    """Cut ``box`` (pixels, rounded) out of ``image``; parts outside the image are black."""
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+def square_region(image_shape: tuple[int, ...], box: Box, crop: CropRule
+                  ) -> tuple[int, int, int]:
+    """The pixel square ``(x0, y0, side)`` that a face box's crop is cut from (steps 1-2)."""
+    x0, y0, x1, y1 = crop.expand(box)
+    x0, y0, x1, y1 = (int(round(v)) for v in (x0, y0, x1, y1))
+    w, h = max(x1 - x0, 1), max(y1 - y0, 1)
+    side = min(w, h)
+    return x0 + (w - side) // 2, y0 + (h - side) // 2, side
+
+
+def inside_fraction(image_shape: tuple[int, ...], region: tuple[int, int, int]) -> float:
+    """Share of the square ``region`` ``(x0, y0, side)`` that lies inside the image."""
+    x0, y0, side = region
+    h, w = image_shape[:2]
+    ix = max(0, min(x0 + side, w) - max(x0, 0))
+    iy = max(0, min(y0 + side, h) - max(y0, 0))
+    return ix * iy / float(side * side)
+
+
+def cut_square(image: np.ndarray, region: tuple[int, int, int], size_px: int) -> np.ndarray:
+    """Square ``region`` ``(x0, y0, side)`` of ``image`` resized to ``size_px``; black outside.
+
+    Inside the image the square is a view (no copy). A square reaching outside is padded with
+    black before resizing while it is at most :data:`EXACT_PAD_FACTOR` times the output side;
+    beyond that (a huge or absurd box) only the part inside is resized and placed on a black
+    square, so the cost stays bounded by the output size (pixels next to the frame edge then
+    differ slightly from the padded resize).
+    """
+    x0, y0, side = region
     h, w = image.shape[:2]
-    out = np.zeros((y1 - y0, x1 - x0, image.shape[2]), dtype=image.dtype)
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    sx1, sy1 = min(x0 + side, w), min(y0 + side, h)
+    interp = cv2.INTER_AREA if side > size_px else cv2.INTER_LINEAR
+    if (sx0, sy0, sx1, sy1) == (x0, y0, x0 + side, y0 + side):
+        return cv2.resize(image[y0:y0 + side, x0:x0 + side], (size_px, size_px),
+                          interpolation=interp)
+    if side <= EXACT_PAD_FACTOR * size_px:
+        padded = np.zeros((side, side, image.shape[2]), dtype=image.dtype)
+        if sx1 > sx0 and sy1 > sy0:
+            padded[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+        return cv2.resize(padded, (size_px, size_px), interpolation=interp)
+    out = np.zeros((size_px, size_px, image.shape[2]), dtype=image.dtype)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return out
+    scale = size_px / side
+    dx0, dy0 = int(round((sx0 - x0) * scale)), int(round((sy0 - y0) * scale))
+    dx1, dy1 = int(round((sx1 - x0) * scale)), int(round((sy1 - y0) * scale))
+    if dx1 > dx0 and dy1 > dy0:
+        out[dy0:dy1, dx0:dx1] = cv2.resize(image[sy0:sy1, sx0:sx1], (dx1 - dx0, dy1 - dy0),
+                                           interpolation=interp)
     return out
 
 
-def resize_centre_crop(image: np.ndarray, size_px: int) -> np.ndarray:
-    """Resize so the shorter side is ``size_px`` (area filter when shrinking), centre-crop."""
-    h, w = image.shape[:2]
-    scale = size_px / min(h, w)
-    new_w, new_h = max(size_px, int(round(w * scale))), max(size_px, int(round(h * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    top, left = (new_h - size_px) // 2, (new_w - size_px) // 2
-    return resized[top:top + size_px, left:left + size_px]
+def crop_bgr(image_bgr: np.ndarray, box: Sequence[float], crop: CropRule,
+             size_px: int) -> np.ndarray:
+    """Face box in a BGR frame -> BGR uint8 crop ``[size_px, size_px, 3]`` (steps 1-2)."""
+    image = check_image(image_bgr)
+    return cut_square(image, square_region(image.shape, check_box(box), crop), size_px)
 
 
 def prepare_crop(image_bgr: np.ndarray, box: Sequence[float], crop: CropRule,
                  size_px: int) -> np.ndarray:
-    """Face box in a BGR frame -> RGB uint8 crop ``[size_px, size_px, 3]`` (steps 1-2 above)."""
-    image = check_image(image_bgr)
-    region = cut_box(image, crop.expand(check_box(box)))
-    return cv2.cvtColor(resize_centre_crop(region, size_px), cv2.COLOR_BGR2RGB)
+    """Face box in a BGR frame -> RGB uint8 crop ``[size_px, size_px, 3]`` (for training)."""
+    return cv2.cvtColor(crop_bgr(image_bgr, box, crop, size_px), cv2.COLOR_BGR2RGB)
 
 
 def normalise(crops_rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     """RGB uint8 ``[N, S, S, 3]`` -> float32 NCHW ``[N, 3, S, S]``, ``(x/255 - mean) / std``."""
-    if crops_rgb.ndim != 4 or crops_rgb.shape[1:] != (spec.size_px, spec.size_px, 3):
-        raise InputError(f"crops must have shape [N, {spec.size_px}, {spec.size_px}, 3], "
-                         f"got {crops_rgb.shape}")
+    _check_crops(crops_rgb, spec)
     mean = np.asarray(spec.mean_rgb, dtype=np.float32) * 255.0
     inv_std = 1.0 / (np.asarray(spec.std_rgb, dtype=np.float32) * 255.0)
     out = (crops_rgb.astype(np.float32) - mean) * inv_std
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def to_network_input(crops_bgr: np.ndarray, layout: str, spec: InputSpec) -> np.ndarray:
+    """BGR uint8 crops ``[N, S, S, 3]`` -> what a backend of ``layout`` takes (step 3).
+
+    ``"nhwc_uint8_bgr"``: the crops themselves (C-contiguous). ``"nchw_float"``: RGB,
+    normalised, NCHW float32, the same numbers as :func:`normalise` of the RGB crops.
+    """
+    _check_crops(crops_bgr, spec)
+    if layout == "nhwc_uint8_bgr":
+        return np.ascontiguousarray(crops_bgr)
+    mean = np.asarray(spec.mean_rgb[::-1], dtype=np.float32) * 255.0   # BGR order
+    inv_std = 1.0 / (np.asarray(spec.std_rgb[::-1], dtype=np.float32) * 255.0)
+    out = (crops_bgr.astype(np.float32) - mean) * inv_std
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2)[:, ::-1])
+
+
+def _check_crops(crops: np.ndarray, spec: InputSpec) -> None:
+    if crops.ndim != 4 or crops.shape[1:] != (spec.size_px, spec.size_px, 3) or \
+            crops.dtype != np.uint8:
+        raise InputError(f"crops must be uint8 [N, {spec.size_px}, {spec.size_px}, 3], "
+                         f"got {crops.dtype} {crops.shape}")

@@ -20,7 +20,6 @@ from gldpose_sdk import (
     PoseEstimator,
 )
 from gldpose_sdk.config import EstimatorConfig
-from gldpose_sdk.preprocess import cut_box
 
 pytest.importorskip("torch", reason="torch not installed")
 
@@ -46,6 +45,16 @@ def test_estimate_crops_list_and_array_agree(estimator: PoseEstimator,
                                [p.angles_deg for p in from_list], atol=1e-6)
 
 
+def _zero_padded_cut(image: np.ndarray, box) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Reference cut: the rounded box as a copy, black where it leaves the image."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    out = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    sx1, sy1 = min(x1, image.shape[1]), min(y1, image.shape[0])
+    out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return out
+
+
 def test_estimate_with_box_equals_cut_crop(estimator: PoseEstimator, rng: np.random.Generator,
                                            make_face) -> None:  # type: ignore[no-untyped-def]
     """A box in a frame gives the pose of the crop the manifest's crop rule cuts around it."""
@@ -55,10 +64,12 @@ def test_estimate_with_box_equals_cut_crop(estimator: PoseEstimator, rng: np.ran
     poses = estimator.estimate(frame, boxes=boxes)
     assert [p.box for p in poses] == boxes
     crop_rule = estimator.manifest.crop
-    cut = [cut_box(frame, crop_rule.expand(b)) for b in boxes]
+    cut = [_zero_padded_cut(frame, crop_rule.expand(b)) for b in boxes]
     expected = estimator.estimate_crops(cut)
     np.testing.assert_allclose([p.angles_deg for p in poses],
                                [p.angles_deg for p in expected], atol=1e-4)
+    assert poses[0].quality.inside_frame_frac == 1.0
+    assert 0.4 < poses[1].quality.inside_frame_frac < 1.0
     assert estimator.estimate(frame, boxes=[]) == []
 
 

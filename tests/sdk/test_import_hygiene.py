@@ -13,9 +13,9 @@ for name in {BLOCKED!r}:
     sys.modules[name] = None  # any import of it now raises ImportError
 import gldpose_sdk
 from gldpose_sdk import PoseEstimator, Pose
-import gldpose_sdk.select, gldpose_sdk.backends, gldpose_sdk.cli
+import gldpose_sdk.selection, gldpose_sdk.backends, gldpose_sdk.cli
 runtime_modules = {"gldpose_sdk.model", "gldpose_sdk.backends.ort",
-                   "gldpose_sdk.backends.openvino_ir", "gldpose_sdk.backends.trt_engine",
+                   "gldpose_sdk.backends.openvino_ir", "gldpose_sdk.backends.tensorrt.runtime",
                    "gldpose_sdk.backends.torch_eager"}
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in
                 ("gldpose_train", "gldpose_export") or m in runtime_modules)

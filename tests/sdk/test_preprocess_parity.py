@@ -8,6 +8,7 @@ import pytest
 
 from gldpose_sdk import PoseEstimator
 from gldpose_sdk.backends.base import Backend
+from gldpose_sdk.preprocess import to_network_input
 
 pytest.importorskip("torch", reason="torch not installed")
 transforms = pytest.importorskip("gldpose_train.transforms",
@@ -47,7 +48,9 @@ def test_frame_with_boxes_matches_eval_transform(spied: tuple[PoseEstimator, _Sp
     evaluate = transforms.EvalTransform(est.manifest.input, est.manifest.crop)
     expected = np.stack([evaluate(frame, box) for box in boxes])
     (sent,) = spy.batches
-    assert sent.shape == expected.shape == (3, 3, 64, 64) and sent.dtype == np.float32
+    assert sent.shape == (3, 64, 64, 3) and sent.dtype == np.uint8   # BGR crops, as cut
+    sent = to_network_input(sent, "nchw_float", est.manifest.input)
+    assert sent.shape == expected.shape == (3, 3, 64, 64)
     np.testing.assert_allclose(sent, expected, atol=1e-5, rtol=0)
 
 
@@ -57,4 +60,5 @@ def test_crops_match_eval_transform_of_whole_image(spied: tuple[PoseEstimator, _
     est.estimate_crops(crops)
     evaluate = transforms.EvalTransform(est.manifest.input, transforms.NO_MARGIN)
     expected = np.stack([evaluate(c, transforms.full_box(c)) for c in crops])
-    np.testing.assert_allclose(spy.batches[0], expected, atol=1e-5, rtol=0)
+    sent = to_network_input(spy.batches[0], "nchw_float", est.manifest.input)
+    np.testing.assert_allclose(sent, expected, atol=1e-5, rtol=0)

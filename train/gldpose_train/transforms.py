@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from gldpose_sdk.manifest import CropRule, InputSpec
-from gldpose_sdk.preprocess import Box, check_box, check_image, cut_box, normalise, prepare_crop
+from gldpose_sdk.manifest import NO_MARGIN, CropRule, InputSpec
+from gldpose_sdk.preprocess import Box, check_box, check_image, normalise, prepare_crop
 
-#: A crop rule that keeps the box as it is (whole-image sets such as pre-cropped faces).
-NO_MARGIN = CropRule(left_frac=0.0, top_frac=0.0, right_frac=0.0, bottom_frac=0.0)
+__all__ = ["NO_MARGIN", "AugmentConfig", "EvalTransform", "TrainTransform", "full_box", "pad_rule"]
 
 
 def pad_rule(pad_frac: float) -> CropRule:
@@ -129,6 +128,22 @@ class TrainTransform:
             patch = colour_jitter(patch, rng, aug)
         rgb = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
         return normalise(rgb[None], self.spec)[0], angles
+
+
+def cut_box(image: np.ndarray, box: Box) -> np.ndarray:
+    """Cut ``box`` (pixels, rounded) out of ``image`` as a copy; parts outside are black.
+
+    Training augmentation only (it needs the whole region for a random crop); run-time crops go
+    through :func:`gldpose_sdk.preprocess.crop_bgr`, whose cost is bounded by the output size.
+    """
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+    h, w = image.shape[:2]
+    out = np.zeros((y1 - y0, x1 - x0, image.shape[2]), dtype=image.dtype)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return out
 
 
 def random_resized_crop(region: np.ndarray, size_px: int, resize_px: int,

@@ -22,9 +22,10 @@ from gldpose_export.config import ExportConfig
 from gldpose_export.formats.to_onnx import LOGITS_FILE
 from gldpose_export.verify import list_images
 from gldpose_sdk.decode import decode_logits
-from gldpose_sdk.manifest import Artefact, InputSpec, Manifest, RuntimeVersions, make_artefact
+from gldpose_sdk.manifest import (
+    NO_MARGIN, Artefact, InputSpec, Manifest, RuntimeVersions, make_artefact)
 from gldpose_sdk.model import PoseNet
-from gldpose_sdk.preprocess import normalise, resize_centre_crop
+from gldpose_sdk.preprocess import normalise, prepare_crop
 
 _LOG = logging.getLogger(__name__)
 
@@ -131,7 +132,8 @@ def load_calibration(calib_dir: Path | None, spec: InputSpec) -> np.ndarray:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise ExportError(f"cannot read calibration image {path}")
-        crops.append(cv2.cvtColor(resize_centre_crop(image, spec.size_px), cv2.COLOR_BGR2RGB))
+        box = (0, 0, image.shape[1], image.shape[0])
+        crops.append(prepare_crop(image, box, NO_MARGIN, spec.size_px))
     return normalise(np.stack(crops), spec)
 
 

@@ -1,7 +1,10 @@
 """The backend interface (STYLE b): input and output checks written once, runtimes plug in.
 
-A backend takes a normalised float32 NCHW batch and returns raw logits ``[N, 3, bins]`` in yaw,
-pitch, roll order. It does no preprocessing, no decode and no fallback.
+A backend takes a batch of crops in its :attr:`Backend.input_layout` and returns raw logits
+``[N, 3, bins]`` in yaw, pitch, roll order. Two layouts exist (DESIGN 5): ``"nchw_float"``, a
+normalised float32 ``[N, 3, S, S]`` RGB batch, and ``"nhwc_uint8_bgr"``, the crops as they are cut
+(uint8 ``[N, S, S, 3]`` BGR), for runtimes that fold channel order, normalisation and layout into
+the model itself. A backend does no cropping, no decode and no fallback.
 """
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ from gldpose_sdk.errors import (
     GldposeError,
     InputError,
     ManifestMismatchError,
+    ModelFileError,
 )
-from gldpose_sdk.manifest import ANGLE_NAMES, Artefact, Manifest
+from gldpose_sdk.manifest import ANGLE_NAMES, INPUT_LAYOUTS, Artefact, Manifest
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class BackendInfo:
         artefact_path: the model file loaded.
         artefact_sha256: its sha256, as checked against the manifest.
         max_batch: largest batch passed to the runtime at once.
+        input_layout: what :meth:`Backend.infer` takes (``"nchw_float"`` or
+            ``"nhwc_uint8_bgr"``).
     """
 
     name: str
@@ -45,6 +51,7 @@ class BackendInfo:
     artefact_path: str
     artefact_sha256: str
     max_batch: int
+    input_layout: str = "nchw_float"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -58,14 +65,19 @@ class Backend(ABC):
 
     def __init__(self, manifest: Manifest, artefact: Artefact, artefact_path: Path,
                  options: BackendOptions, *, runtime_version: str, device: str,
-                 precision: str, max_batch: int | None = None) -> None:
+                 precision: str, max_batch: int | None = None,
+                 input_layout: str = "nchw_float") -> None:
+        if input_layout not in INPUT_LAYOUTS:
+            raise ValueError(f"input_layout must be one of {INPUT_LAYOUTS}, got {input_layout!r}")
         self.manifest = manifest
         self.options = options
+        self.input_layout = input_layout
         self._size_px = manifest.input.size_px
         self._bins = manifest.bins.count
         self._max_batch = max(1, min(options.max_batch, max_batch or options.max_batch))
         self._info = BackendInfo(self.name, runtime_version, device, precision,
-                                 str(artefact_path), artefact.sha256, self._max_batch)
+                                 str(artefact_path), artefact.sha256, self._max_batch,
+                                 input_layout)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -121,10 +133,13 @@ class Backend(ABC):
         s = self._size_px
         if not isinstance(batch, np.ndarray):
             raise InputError(f"batch must be a numpy array, got {type(batch).__name__}")
-        if batch.dtype != np.float32:
-            raise InputError(f"batch must be float32, got {batch.dtype}")
-        if batch.ndim != 4 or batch.shape[1:] != (3, s, s):
-            raise InputError(f"batch must have shape [N, 3, {s}, {s}] (normalised NCHW), "
+        dtype, shape, what = ((np.float32, (3, s, s), "normalised NCHW float32")
+                              if self.input_layout == "nchw_float"
+                              else (np.uint8, (s, s, 3), "NHWC uint8 BGR crops"))
+        if batch.dtype != dtype:
+            raise InputError(f"batch must be {np.dtype(dtype).name} ({what}), got {batch.dtype}")
+        if batch.ndim != 4 or batch.shape[1:] != shape:
+            raise InputError(f"batch must have shape [N, {', '.join(map(str, shape))}] ({what}), "
                              f"got {batch.shape}")
         if batch.shape[0] == 0:
             raise InputError("batch is empty (N = 0)")
@@ -142,6 +157,13 @@ class Backend(ABC):
             raise BackendRuntimeError(f"{self.name} returned NaN or Inf logits; with fp16 this "
                                       "means overflow: try an fp32 artefact or precision")
         return out
+
+    def example_input(self, n: int = 1) -> np.ndarray:
+        """A valid input batch of ``n`` mid-grey crops in this backend's layout (for timing)."""
+        s = self._size_px
+        if self.input_layout == "nhwc_uint8_bgr":
+            return np.full((n, s, s, 3), 128, np.uint8)
+        return np.zeros((n, 3, s, s), np.float32)
 
     def describe(self) -> BackendInfo:
         """What this backend actually runs: runtime version, device, precision, artefact."""
@@ -171,24 +193,44 @@ class Backend(ABC):
         self.close()
 
 
-def pick_artefact(manifest: Manifest, fmt: str, precision: str = "fp32") -> Artefact:
-    """The artefact of ``fmt`` in ``precision`` when listed, else the first one of that format.
+def pick_artefact(manifest: Manifest, fmt: str, precision: str = "auto",
+                  prefer: tuple[str, ...] = ("fp32", "fp16", "bf16"),
+                  layouts: tuple[str, ...] = ("nchw_float",)) -> Artefact:
+    """The logits artefact of ``fmt`` a backend runs.
+
+    Args:
+        manifest: the model's manifest.
+        fmt: artefact format.
+        precision: ``"auto"`` (the first of ``prefer`` that is listed; INT8 only when asked) or
+            a precision the artefact must have (``BackendOptions.artefact_precision``).
+        prefer: the backend's precision order for ``"auto"``.
+        layouts: input layouts the backend can feed, preferred first.
 
     Raises:
-        ModelFileError: the manifest lists no artefact of ``fmt``.
+        ModelFileError: no artefact of ``fmt`` in that precision and a usable layout.
     """
-    return manifest.find(fmt, precision) if manifest.has(fmt, precision) else manifest.find(fmt)
+    wanted = prefer if precision == "auto" else (precision,)
+    usable = [a for a in manifest.candidates(fmt) if a.input_layout in layouts]
+    for p in wanted:
+        for layout in layouts:
+            for art in usable:
+                if art.precision == p and art.input_layout == layout:
+                    return art
+    manifest.find(fmt, None if precision == "auto" else precision)  # names what is listed
+    raise ModelFileError(f"the manifest lists no {fmt} artefact in {'/'.join(wanted)} with an "
+                         f"input layout of {'/'.join(layouts)}")
 
 
 def check_model_fits(manifest: Manifest, input_shape: tuple[Any, ...],
-                     output_shape: tuple[Any, ...], where: str) -> None:
+                     output_shape: tuple[Any, ...], where: str,
+                     layout: str = "nchw_float") -> None:
     """Compare an artefact's I/O shapes (ints, or None/str for dynamic axes) with the manifest.
 
     Raises:
         ManifestMismatchError: input size or bin count differ.
     """
     s = manifest.input.size_px
-    want_in = (None, 3, s, s)
+    want_in = (None, 3, s, s) if layout == "nchw_float" else (None, s, s, 3)
     want_out = (None, len(ANGLE_NAMES), manifest.bins.count)
     for got, want, what in ((input_shape, want_in, "input"), (output_shape, want_out, "output")):
         same_rank = len(got) == len(want)

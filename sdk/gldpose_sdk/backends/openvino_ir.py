@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 import openvino as ov
+from openvino.preprocess import PrePostProcessor
 
 from gldpose_sdk.backends.base import Backend, check_model_fits, pick_artefact
 from gldpose_sdk.config import BackendOptions, parse_device
 from gldpose_sdk.errors import BackendUnavailableError, ModelFileError
-from gldpose_sdk.manifest import Manifest, verify_artefact, verify_file
+from gldpose_sdk.manifest import InputSpec, Manifest, read_verified
 
 # OpenVINO element type names -> the precision names of the manifest
 _PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
@@ -55,23 +56,27 @@ class OpenVINOBackend(Backend):
     def load(cls, model_dir: Path, manifest: Manifest,
              options: BackendOptions) -> "OpenVINOBackend":
         """Read and compile the IR; see :meth:`Backend.load`."""
-        artefact = pick_artefact(manifest, "openvino")
-        xml_path = verify_artefact(model_dir, artefact)
-        verify_file(model_dir, artefact.file_with_suffix(".bin"))  # listed, with its digest
+        artefact = pick_artefact(manifest, "openvino", options.artefact_precision,
+                                 prefer=("fp16", "fp32", "bf16"))
+        xml_path = Path(model_dir) / artefact.path
+        # The runtime gets the bytes that were checked, so a file swapped later is never run.
+        xml = read_verified(model_dir, artefact.files[0])
+        weights = read_verified(model_dir, artefact.file_with_suffix(".bin"))
         core = ov.Core()
         device = _ov_device(options.device, core.available_devices)
         try:
-            model = core.read_model(str(xml_path))
-        except RuntimeError as exc:
+            model = core.read_model(xml.decode("utf-8"), ov.Tensor(np.frombuffer(weights, np.uint8)))
+        except (RuntimeError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"OpenVINO cannot read {xml_path}: {exc}") from exc
         check_model_fits(manifest, _shape(model.input().get_partial_shape()),
                          _shape(model.output().get_partial_shape()), str(xml_path))
+        model = fold_preprocessing(model, manifest.input)
         compiled = core.compile_model(model, device, _compile_config(options))
         hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         executing = ", ".join(compiled.get_property("EXECUTION_DEVICES"))
         return cls(compiled, manifest=manifest, artefact=artefact, artefact_path=xml_path,
                    options=options, runtime_version=ov.get_version(), device=executing,
-                   precision=_PRECISION_NAMES.get(hint, hint))
+                   precision=_PRECISION_NAMES.get(hint, hint), input_layout="nhwc_uint8_bgr")
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         self._request.infer({0: batch})
@@ -80,6 +85,16 @@ class OpenVINOBackend(Backend):
     def _close(self) -> None:
         self._request = None
         self._compiled = None  # type: ignore[assignment]
+
+
+def fold_preprocessing(model: ov.Model, spec: InputSpec) -> ov.Model:
+    """Take uint8 NHWC BGR crops: cast, BGR->RGB, ``(x - 255 mean) / (255 std)``, NCHW in-graph."""
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    ppp.input().preprocess().convert_element_type(ov.Type.f32).reverse_channels() \
+        .mean([255.0 * m for m in spec.mean_rgb]).scale([255.0 * s for s in spec.std_rgb])
+    return ppp.build()
 
 
 def _shape(partial: ov.PartialShape) -> tuple[int | None, ...]:

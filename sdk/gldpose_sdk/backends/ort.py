@@ -10,7 +10,7 @@ import onnxruntime as ort
 from gldpose_sdk.backends.base import Backend, check_model_fits, pick_artefact
 from gldpose_sdk.config import BackendOptions, parse_device
 from gldpose_sdk.errors import BackendUnavailableError, ModelFileError
-from gldpose_sdk.manifest import Manifest, verify_artefact
+from gldpose_sdk.manifest import Manifest, read_verified
 
 _CPU = "CPUExecutionProvider"
 _CUDA = "CUDAExecutionProvider"
@@ -49,14 +49,16 @@ class ONNXRuntimeBackend(Backend):
     def load(cls, model_dir: Path, manifest: Manifest,
              options: BackendOptions) -> "ONNXRuntimeBackend":
         """Open the ONNX artefact on the requested device; see :meth:`Backend.load`."""
-        artefact = pick_artefact(manifest, "onnx")
+        artefact = pick_artefact(manifest, "onnx", options.artefact_precision, prefer=("fp32",),
+                                 layouts=("nhwc_uint8_bgr", "nchw_float"))
         providers, device = _providers(options.device)
-        path = verify_artefact(model_dir, artefact)
+        path = Path(model_dir) / artefact.path
+        model_bytes = read_verified(model_dir, artefact.files[0])  # run what was checked
         so = ort.SessionOptions()
         if options.num_threads:
             so.intra_op_num_threads = options.num_threads
         try:
-            session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+            session = ort.InferenceSession(model_bytes, sess_options=so, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
             raise ModelFileError(f"onnxruntime cannot load {path}: {exc}") from exc
         applied = session.get_providers()
@@ -65,10 +67,12 @@ class ONNXRuntimeBackend(Backend):
                 f"onnxruntime asked for CUDA but applied {applied} (CUDA/cuDNN libraries not "
                 "found?)", reason=f"CUDA provider not applied (got {applied})")
         check_model_fits(manifest, tuple(session.get_inputs()[0].shape),
-                         tuple(session.get_outputs()[0].shape), str(path))
+                         tuple(session.get_outputs()[0].shape), str(path),
+                         layout=artefact.input_layout)
         return cls(session, manifest=manifest, artefact=artefact, artefact_path=path,
                    options=options, runtime_version=ort.__version__,
-                   device=f"{device} ({', '.join(applied)})", precision=artefact.precision)
+                   device=f"{device} ({', '.join(applied)})", precision=artefact.precision,
+                   input_layout=artefact.input_layout)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run([self._output_name], {self._input_name: batch})[0]

@@ -22,8 +22,9 @@ def _load(model_dir: Path, **options: object) -> OpenVINOBackend:
 def test_f32_precision_is_applied_and_reported(exported_model_dir: Path) -> None:
     with _load(exported_model_dir, openvino_precision="f32") as backend:
         info = backend.describe()
-        out = backend.infer(np.zeros((3, 3, 64, 64), np.float32))
+        out = backend.infer(np.zeros((3, 64, 64, 3), np.uint8))
     assert (info.name, info.precision) == ("openvino", "fp32")
+    assert info.input_layout == "nhwc_uint8_bgr"   # normalisation folded in by OpenVINO
     assert "CPU" in info.device and info.artefact_path.endswith("model.xml")
     assert out.shape == (3, 3, 66)
 

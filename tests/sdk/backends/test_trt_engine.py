@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("tensorrt", reason="tensorrt not installed")
 pytest.importorskip("cuda.bindings", reason="cuda-python not installed")
 
-from gldpose_sdk.backends.trt_engine import TensorRTBackend, _pick_engine  # noqa: E402
+from gldpose_sdk.backends.tensorrt.runtime import TensorRTBackend, _pick_engine  # noqa: E402
 from gldpose_sdk.config import BackendOptions  # noqa: E402
 from gldpose_sdk.errors import BackendUnavailableError, ManifestMismatchError  # noqa: E402
 from gldpose_sdk.manifest import Artefact, ArtefactFile, BuildTarget, RuntimeVersions, read_manifest  # noqa: E402

@@ -128,7 +128,7 @@ def _fake_cudart() -> types.ModuleType:
 
 @pytest.fixture()
 def trt_engine(monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path) -> types.ModuleType:
-    """``gldpose_sdk.backends.trt_engine`` imported against the fake runtimes."""
+    """``gldpose_sdk.backends.tensorrt.runtime`` imported against the fake runtimes."""
     manifest = read_manifest(tiny_model_dir)
     rt = _fake_cudart()
     bindings = types.ModuleType("cuda.bindings")
@@ -139,10 +139,10 @@ def trt_engine(monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path) -> types.M
                          ("cuda", cuda), ("cuda.bindings", bindings),
                          ("cuda.bindings.runtime", rt)):
         monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.delitem(sys.modules, "gldpose_sdk.backends.trt_engine", raising=False)
-    module = importlib.import_module("gldpose_sdk.backends.trt_engine")
+    monkeypatch.delitem(sys.modules, "gldpose_sdk.backends.tensorrt.runtime", raising=False)
+    module = importlib.import_module("gldpose_sdk.backends.tensorrt.runtime")
     yield module
-    sys.modules.pop("gldpose_sdk.backends.trt_engine", None)
+    sys.modules.pop("gldpose_sdk.backends.tensorrt.runtime", None)
     if getattr(backends, "trt_engine", None) is module:
         delattr(backends, "trt_engine")
 
@@ -186,9 +186,10 @@ def test_auto_on_gpu_platform_picks_tensorrt(trt_engine: types.ModuleType, tiny_
                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              crops: list[np.ndarray]) -> None:
     model_dir = _engine_dir(tiny_model_dir, tmp_path / "m")
-    monkeypatch.setattr(backends, "_package_available", lambda module: True)
+    monkeypatch.setattr(backends, "is_installed", lambda module: True)
     with PoseEstimator(model_dir, detector="none", platform=PlatformInfo("nvidia_gpu")) as est:
         info = est.describe()
         poses = est.estimate_crops(crops)
-    assert info.backend.name == "tensorrt" and info.skipped == ()
+    assert info.backend.name == "tensorrt"
+    assert all("lists no" in reason for _, _, reason in info.skipped)  # only missing artefacts
     assert len(poses) == len(crops)

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from gldpose_sdk.preprocess import Box, read_image_bgr
+from gldpose_sdk.preprocess import IMAGE_SUFFIXES, Box, read_image_bgr
 from gldpose_train import TrainError
 from gldpose_train.datasets.base import DatasetOptions, PoseDataset, read_file_list, require_dir
 
 LOG = logging.getLogger(__name__)
 EXPECTED = "300W-LP-format pairs NAME.jpg + NAME.mat (Pose_Para, pt2d), in any subfolders"
-IMAGE_SUFFIXES = (".jpg", ".png")
 
 
 def read_pose_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:

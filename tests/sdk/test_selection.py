@@ -8,11 +8,11 @@ from typing import Callable
 import pytest
 
 import gldpose_sdk.backends as backends
-import gldpose_sdk.select as select
+import gldpose_sdk.selection as select
 from gldpose_sdk import PoseEstimator
 from gldpose_sdk.config import BackendOptions
 from gldpose_sdk.engine_compat import check_engine_compat, engine_identity
-from gldpose_sdk.errors import BackendUnavailableError
+from gldpose_sdk.errors import BackendUnavailableError, ManifestMismatchError
 from gldpose_sdk.hardware import PlatformInfo
 from gldpose_sdk.manifest import Artefact, ArtefactFile, BuildTarget, RuntimeVersions, read_manifest
 
@@ -24,9 +24,9 @@ MODULE_OF = {"onnxruntime": "onnxruntime", "openvino": "openvino", "pytorch": "t
 
 def _mask(monkeypatch: pytest.MonkeyPatch, *hidden: str) -> None:
     """Make the packages of backends ``hidden`` look uninstalled."""
-    real: Callable[[str], bool] = backends._package_available
+    real: Callable[[str], bool] = backends.is_installed
     gone = {MODULE_OF[h] for h in hidden}
-    monkeypatch.setattr(backends, "_package_available", lambda m: m not in gone and real(m))
+    monkeypatch.setattr(backends, "is_installed", lambda m: m not in gone and real(m))
 
 
 def test_preferences_name_only_registered_backends() -> None:
@@ -98,18 +98,22 @@ def _refuse_cuda(real: Callable[[str], type]) -> Callable[[str], type]:
 
 def test_engine_built_for_another_gpu_is_skipped(
         exported_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reason from the engine check (engine_compat) reaches describe()."""
+    """An engine for another GPU that cannot be rebuilt here is a missing-device reason: the
+    TensorRT backend reports it as BackendUnavailableError, and it reaches describe()."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
     engine = Artefact(format="tensorrt", files=(ArtefactFile("model_fp16.engine", "0" * 64),),
                       precision="fp16", versions=RuntimeVersions(tensorrt="10.3.0"), target=BuildTarget("NVIDIA A100", "8.0"))
     manifest = read_manifest(exported_model_dir).with_artefact(engine)
-    monkeypatch.setattr(backends, "_package_available", lambda m: True)
+    monkeypatch.setattr(backends, "is_installed", lambda m: True)
 
     class FakeTensorRT:
         @classmethod
         def load(cls, model_dir, manifest, options):  # type: ignore[no-untyped-def]
-            check_engine_compat(engine_identity(engine), ("10.3.0", "NVIDIA H100", "9.0"),
-                                engine.path)
+            try:
+                check_engine_compat(engine_identity(engine), ("10.3.0", "NVIDIA H100", "9.0"),
+                                    engine.path)
+            except ManifestMismatchError as exc:
+                raise BackendUnavailableError(str(exc), reason=str(exc)) from exc
 
     real = select.load_backend_class
     monkeypatch.setattr(select, "load_backend_class",
@@ -162,3 +166,49 @@ def test_missing_packages_does_not_import(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
     backends.missing_packages("onnxruntime")
     assert "onnxruntime" not in sys.modules
+
+
+@pytest.mark.parametrize("error", ["tampered", "runtime"])
+def test_auto_raises_instead_of_falling_back_on_integrity_or_runtime_failure(
+        exported_model_dir: Path, monkeypatch: pytest.MonkeyPatch, error: str) -> None:
+    """Only a missing runtime or device moves "auto" to the next backend; a tampered artefact
+    or a runtime crashing while loading is raised, whichever backend it hits first."""
+    from gldpose_sdk.errors import BackendRuntimeError
+
+    class Broken:
+        @classmethod
+        def load(cls, model_dir, manifest, options):  # type: ignore[no-untyped-def]
+            if error == "tampered":
+                raise ManifestMismatchError("sha256 of model.xml differs")
+            raise RuntimeError("plugin crashed")
+
+    real = select.load_backend_class
+    monkeypatch.setattr(select, "load_backend_class",
+                        lambda n: Broken if n == "openvino" else real(n))
+    expected = ManifestMismatchError if error == "tampered" else BackendRuntimeError
+    with pytest.raises(expected):
+        select.select_backend(exported_model_dir, read_manifest(exported_model_dir), "auto",
+                              BackendOptions(), CPU)
+
+
+def test_auto_measures_candidates_and_reuses_the_cache(
+        exported_model_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openvino", reason="openvino not installed")
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    from gldpose_sdk.backend_timing import TimingCache
+
+    cache = TimingCache(tmp_path)
+    manifest = read_manifest(exported_model_dir)
+    backend, sel = select.select_backend(exported_model_dir, manifest, "auto",
+                                         BackendOptions(), CPU, cache)
+    backend.close()
+    assert sel.timing_source == "measured"
+    assert {n for n, _, _ in sel.timings_ms} == {"openvino", "onnxruntime"}
+    fastest = min(sel.timings_ms, key=lambda t: t[2])
+    assert sel.chosen == (fastest[0], fastest[1])
+    assert (tmp_path / "backend_timings.json").is_file()
+    again, sel2 = select.select_backend(exported_model_dir, manifest, "auto",
+                                        BackendOptions(), CPU, cache)
+    again.close()
+    assert sel2.timing_source == "cache" and sel2.chosen == sel.chosen
+    assert sel2.timings_ms == sel.timings_ms

@@ -1,0 +1,138 @@
+"""Measuring backends for ``backend="auto"``, and remembering the result per machine.
+
+Which runtime is fastest depends on the CPU (bf16/AMX favour OpenVINO, plain AVX2 often ONNX
+Runtime), so ``"auto"`` times each candidate that loaded at batch 1 (a few runs after a warm-up,
+median) and keeps the fastest. The result is cached in a JSON file in the user cache folder
+(``$GLDPOSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/gldpose``, else ``~/.cache/gldpose``), keyed by
+the machine (CPU model and count), the model's manifest and the runtime versions, so later
+processes load only the winner.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform as pyplatform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gldpose_sdk.manifest import Manifest
+
+if TYPE_CHECKING:
+    from gldpose_sdk.backends.base import Backend
+
+_LOG = logging.getLogger(__name__)
+CACHE_FILE = "backend_timings.json"
+_DISTRIBUTIONS = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu"), "openvino": ("openvino",),
+                  "pytorch": ("torch",), "tensorrt": ("tensorrt", "tensorrt-lean")}
+_MAX_ENTRIES = 64
+
+
+def time_backend(backend: "Backend", warmup: int = 3, runs: int = 9) -> float:
+    """Median milliseconds of one batch-1 inference (input in the backend's own layout)."""
+    batch = backend.example_input(1)
+    for _ in range(warmup):
+        backend.infer(batch)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        backend.infer(batch)
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+def default_cache_dir() -> Path:
+    """Where measurements are kept (see the module docstring)."""
+    if os.environ.get("GLDPOSE_CACHE_DIR"):
+        return Path(os.environ["GLDPOSE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gldpose"
+
+
+def machine_id() -> str:
+    """CPU model, logical CPU count and architecture: what decides which runtime is fastest."""
+    model = pyplatform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} x{os.cpu_count()} {pyplatform.machine()}"
+
+
+def _version(backend: str) -> str:
+    for dist in _DISTRIBUTIONS.get(backend, (backend,)):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "?"
+
+
+@dataclass(frozen=True)
+class CachedChoice:
+    """A remembered comparison: the winner and every candidate's time."""
+
+    winner: tuple[str, str]
+    timings_ms: tuple[tuple[str, str, float], ...]
+
+
+class TimingCache:
+    """Backend timings on disk, keyed by machine, model and runtime versions."""
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.path = Path(folder) if folder is not None else default_cache_dir()
+        self.path = self.path / CACHE_FILE
+
+    def _key(self, model_dir: Path, manifest: Manifest,
+             candidates: list[tuple[str, str]]) -> str:
+        parts = [machine_id(), str(Path(model_dir).resolve()),
+                 hashlib.sha256(manifest.to_json().encode()).hexdigest(),
+                 *(f"{n}@{d}={_version(n)}" for n, d in sorted(candidates))]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def lookup(self, model_dir: Path, manifest: Manifest,
+               candidates: list[tuple[str, str]]) -> CachedChoice | None:
+        """The remembered choice among exactly these candidates, or None."""
+        entry = self._read().get(self._key(model_dir, manifest, candidates))
+        try:
+            timings = tuple((str(n), str(d), float(ms)) for n, d, ms in entry["timings_ms"])
+            winner = min(timings, key=lambda t: t[2])
+        except (TypeError, KeyError, ValueError):
+            return None
+        if {(n, d) for n, d, _ in timings} != set(candidates):
+            return None
+        return CachedChoice((winner[0], winner[1]), timings)
+
+    def store(self, model_dir: Path, manifest: Manifest,
+              timings: list[tuple[str, str, float]]) -> None:
+        """Remember ``timings``; a cache that cannot be written is only logged."""
+        data = self._read()
+        data[self._key(model_dir, manifest, [(n, d) for n, d, _ in timings])] = {
+            "timings_ms": [list(t) for t in timings], "machine": machine_id(),
+            "model": str(model_dir), "stored": time.time()}
+        if len(data) > _MAX_ENTRIES:  # keep the newest
+            data = dict(sorted(data.items(), key=lambda kv: -kv[1].get("stored", 0))
+                        [:_MAX_ENTRIES])
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:
+            _LOG.info("cannot write the backend timing cache %s: %s", self.path, exc)

@@ -1,0 +1,66 @@
+"""Network crops -> poses: backend, decode, flip averaging, std calibration, quality flag.
+
+The one place where logits become :class:`~gldpose_sdk.pose.Pose` objects, whatever the
+backend: every runtime returns logits, decoded here with the manifest's bins by the shared decode
+(compiled or numpy); the manifest's calibration maps the raw std to a calibrated one; and each
+pose gets its quality checks (:class:`~gldpose_sdk.config.QualityThresholds`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from gldpose_sdk.backends.base import Backend
+from gldpose_sdk.config import EstimatorConfig
+from gldpose_sdk.decode import decode_logits
+from gldpose_sdk.face_crops import FaceCrops
+from gldpose_sdk.manifest import ANGLE_NAMES, Manifest
+from gldpose_sdk.pose import Pose, PoseQuality
+from gldpose_sdk.preprocess import to_network_input
+
+_FLIP_SIGN = np.array([-1.0, 1.0, -1.0], dtype=np.float32)   # mirror: -yaw, pitch, -roll
+
+
+def predict_angles(backend: Backend, crops_bgr: np.ndarray, manifest: Manifest,
+                   flip_average: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Angles and raw std ``[N, 3]`` (degrees) for uint8 BGR crops ``[N, S, S, 3]``."""
+    n = crops_bgr.shape[0]
+    batch = crops_bgr
+    if flip_average:
+        batch = np.concatenate([crops_bgr, crops_bgr[:, :, ::-1]])
+    logits = backend.infer(to_network_input(batch, backend.input_layout, manifest.input))
+    angles, std = decode_logits(logits, manifest.bins.centres_deg())
+    if flip_average:
+        angles = (angles[:n] + angles[n:] * _FLIP_SIGN) / 2
+        std = (std[:n] + std[n:]) / 2
+    return angles, std
+
+
+def crop_quality(crops_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean brightness and pixel standard deviation (both 0..1) of each crop."""
+    flat = crops_bgr.reshape(crops_bgr.shape[0], -1).astype(np.float32) / 255.0
+    return flat.mean(axis=1), flat.std(axis=1)
+
+
+def infer_poses(backend: Backend, faces: FaceCrops, manifest: Manifest,
+                config: EstimatorConfig) -> list[Pose]:
+    """One :class:`Pose` per crop of ``faces``."""
+    angles, raw_std = predict_angles(backend, faces.crops_bgr, manifest, config.flip_average)
+    std = manifest.calibration.apply(raw_std) if manifest.calibration is not None else raw_std
+    brightness, contrast = crop_quality(faces.crops_bgr)
+    limits = config.quality
+    poses = []
+    for i, box in enumerate(faces.boxes):
+        reasons = [f"uncertain {name}" for k, name in enumerate(ANGLE_NAMES)
+                   if std[i, k] > limits.max_std_deg[k]]
+        if faces.inside_frac[i] < limits.min_inside_frac:
+            reasons.append("outside frame")
+        if brightness[i] < limits.min_brightness:
+            reasons.append("dark")
+        if contrast[i] < limits.min_contrast:
+            reasons.append("flat")
+        quality = PoseQuality(float(faces.inside_frac[i]), float(brightness[i]),
+                              float(contrast[i]), tuple(reasons))
+        poses.append(Pose(*(float(v) for v in angles[i]), *(float(v) for v in std[i]),
+                          box=tuple(float(v) for v in box), score=faces.scores[i],
+                          raw_std_deg=tuple(float(v) for v in raw_std[i]), quality=quality))
+    return poses
