@@ -10,7 +10,13 @@ import pytest
 from gldpose_sdk.detect import build_detector
 from gldpose_sdk.errors import BackendUnavailableError, InputError
 from gldpose_sdk.pose import Pose
-from gldpose_sdk.track import FaceTracker, OneEuroFilter, TrackConfig
+from gldpose_sdk.track import (
+    FaceTracker,
+    OneEuroFilter,
+    RegionTracker,
+    TrackConfig,
+    visible_fraction,
+)
 
 FPS = 30.0
 
@@ -66,6 +72,124 @@ def test_filter_rejects_bad_input() -> None:
         OneEuroFilter(min_cutoff_hz=0.0)
     with pytest.raises(InputError, match="iou_threshold"):
         TrackConfig(iou_threshold=0.0)
+
+
+@pytest.mark.parametrize("field, value, phrase", [
+    ("detect_every_frames", 0, "detect_every_frames"),
+    ("max_failed_reads", -1, "max_failed_reads"),
+    ("recheck_lost_frames", -1, "recheck_lost_frames"),
+    ("refine_score_threshold", 1.5, "refine_score_threshold"),
+    ("min_visible_frac", -0.1, "min_visible_frac"),
+    ("search_scale", 4.0, "search_scale"),
+])
+def test_track_config_rejects_bad_schedule(field: str, value: float, phrase: str) -> None:
+    with pytest.raises(InputError, match=phrase):
+        TrackConfig(**{field: value})
+
+
+class FakeDetector:
+    """Scripted detect/refine callables that record which ran on which frame."""
+
+    def __init__(self, faces: dict[int, list], refine_score: dict[int, float] | None = None):
+        self.faces = faces                      # frame -> boxes the full detector finds
+        self.refine_score = refine_score or {}  # frame -> refine score (default 0.9)
+        self.frame = 0
+        self.calls: list[tuple[int, str]] = []
+
+    def detect(self, frame: np.ndarray) -> list:
+        self.calls.append((self.frame, "detect"))
+        return [(tuple(b), 0.95) for b in self.faces.get(self.frame, [])]
+
+    def refine(self, frame: np.ndarray, boxes: list) -> list:
+        self.calls.append((self.frame, "refine"))
+        score = self.refine_score.get(self.frame, 0.9)
+        return [(tuple(np.add(b, 1.0)), score) if score >= 0.5 else None for b in boxes]
+
+
+def _schedule(config: TrackConfig, fake: FakeDetector, n_frames: int,
+              with_refine: bool = True) -> list:
+    regions = RegionTracker(config, fake.detect, fake.refine if with_refine else None)
+    frame = np.zeros((240, 320, 3), np.uint8)
+    out = []
+    for k in range(n_frames):
+        fake.frame = k
+        out.append(regions.find(frame))
+    return out
+
+
+def test_region_tracker_detects_first_every_n_and_refines_between() -> None:
+    face = (100.0, 60.0, 180.0, 160.0)
+    fake = FakeDetector({k: [face] for k in range(20)})
+    found = _schedule(TrackConfig(detect_every_frames=5), fake, 12)
+    assert [k for k, f in enumerate(found) if f.detected] == [0, 5, 10]
+    detects = [k for k, what in fake.calls if what == "detect"]
+    assert detects == [0, 5, 10]
+    refines = [k for k, what in fake.calls if what == "refine"]
+    assert refines == list(range(1, 12))  # every frame after the first, detection frames too
+    assert found[1].found == [((101.0, 61.0, 181.0, 161.0), 0.9)]  # the re-fitted box
+    assert found[2].found[0][0] == (102.0, 62.0, 182.0, 162.0)      # from the last re-fit
+    assert found[5].found == [(face, 0.95)]  # the detection replaces the overlapping track
+    assert all(f.detect_ms >= 0 and f.refine_ms >= 0 for f in found)
+
+
+def test_region_tracker_detects_at_once_when_a_face_is_lost() -> None:
+    face = (100.0, 60.0, 180.0, 160.0)
+    fake = FakeDetector({0: [face], 3: [], 4: [face]}, refine_score={3: 0.1})
+    found = _schedule(TrackConfig(detect_every_frames=10, recheck_lost_frames=0), fake, 6)
+    assert [f.detected for f in found] == [True, False, False, True, False, False]
+    assert found[3].lost == 1 and found[3].found == []
+    # Given up at once: no face until the next scheduled detection.
+    assert found[4].found == [] and found[5].found == []
+
+
+def test_region_tracker_rechecks_a_lost_face_then_gives_up() -> None:
+    face = (100.0, 60.0, 180.0, 160.0)
+    dip = FakeDetector({0: [face]}, refine_score={3: 0.1})  # the score dips on frame 3 only
+    found = _schedule(TrackConfig(detect_every_frames=10), dip, 6)
+    assert found[3].found == [] and found[3].detected and found[3].lost == 1
+    assert len(found[4].found) == 1 and not found[4].detected and found[4].lost == 0
+    assert found[4].found[0][0] == (103.0, 63.0, 183.0, 163.0)  # re-fitted from frame 2's box
+    gone = FakeDetector({0: [face]}, refine_score={k: 0.1 for k in range(3, 12)})
+    _schedule(TrackConfig(detect_every_frames=20, recheck_lost_frames=2), gone, 8)
+    assert [k for k, what in gone.calls if what == "refine"] == [1, 2, 3, 4, 5]
+    assert [k for k, what in gone.calls if what == "detect"] == [0, 3]
+
+
+def test_region_tracker_keeps_refined_faces_the_detector_missed() -> None:
+    profile, frontal = (20.0, 40.0, 90.0, 130.0), (200.0, 50.0, 280.0, 150.0)
+    fake = FakeDetector({0: [profile, frontal], 3: [frontal]})
+    found = _schedule(TrackConfig(detect_every_frames=3), fake, 4)
+    boxes = [b for b, _ in found[3].found]
+    assert frontal in boxes and len(boxes) == 2  # the profile, re-fitted, is still followed
+    assert found[3].found[0] == (frontal, 0.95)  # best score first
+
+
+def test_region_tracker_without_refine_detects_every_frame() -> None:
+    face = (100.0, 60.0, 180.0, 160.0)
+    fake = FakeDetector({k: [face] for k in range(5)})
+    found = _schedule(TrackConfig(detect_every_frames=10), fake, 5, with_refine=False)
+    assert all(f.detected for f in found)
+    assert fake.calls == [(k, "detect") for k in range(5)]
+    one = FakeDetector({k: [face] for k in range(3)})
+    _schedule(TrackConfig(detect_every_frames=1), one, 3)
+    assert one.calls == [(k, "detect") for k in range(3)]  # per-frame: no refine step at all
+
+
+def test_region_tracker_drops_a_face_leaving_the_frame() -> None:
+    leaving = (290.0, 60.0, 370.0, 160.0)  # 3/8 inside a 320-wide frame after the re-fit
+    fake = FakeDetector({0: [leaving]})
+    found = _schedule(TrackConfig(detect_every_frames=10, min_visible_frac=0.5), fake, 2)
+    assert found[1].lost == 1 and found[1].detected and found[1].found == []
+    assert visible_fraction((290.0, 60.0, 370.0, 160.0), 240, 320) == pytest.approx(0.375)
+    assert visible_fraction((-10.0, -10.0, 10.0, 10.0), 240, 320) == pytest.approx(0.25)
+    assert visible_fraction((400.0, 0.0, 500.0, 10.0), 240, 320) == 0.0
+
+
+def test_region_tracker_merges_tracks_that_converge() -> None:
+    a, b = (100.0, 60.0, 180.0, 160.0), (102.0, 62.0, 182.0, 162.0)
+    fake = FakeDetector({0: [a, b]})
+    found = _schedule(TrackConfig(detect_every_frames=10), fake, 2)
+    assert len(found[1].found) == 1
 
 
 def test_two_moving_faces_keep_their_ids() -> None:
