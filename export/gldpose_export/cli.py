@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gldpose_export import ParityError
 from gldpose_export.config import ONNX_EXPORTERS, ExportConfig
-from gldpose_export.formats import FORMATS, NEEDS_ONNX, preflight_format, resolve_format
+from gldpose_export.formats import FORMATS, preflight_format, resolve_format
 from gldpose_sdk.errors import GldposeError
 from gldpose_sdk.manifest import Manifest, ParityResult, verify_artefact, write_manifest
 
@@ -60,10 +60,10 @@ def run_export(config: ExportConfig) -> Manifest:
 
 
 def _ordered(formats: tuple[str, ...]) -> list[str]:
-    wanted = set(formats) | ({"onnx"} if NEEDS_ONNX & set(formats) else set())
+    from_onnx = sorted(f for f in formats if FORMATS[f].needs_onnx)
+    wanted = set(formats) | ({"onnx"} if from_onnx else set())
     if "onnx" not in formats and "onnx" in wanted:
-        _LOG.info("exporting onnx too: %s is built from it", ", ".join(sorted(NEEDS_ONNX
-                                                                          & set(formats))))
+        _LOG.info("exporting onnx too: %s is built from it", ", ".join(from_onnx))
     return [name for name in FORMATS if name in wanted]
 
 
@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17; dynamo writes 18)")
     p.add_argument("--no-angles-onnx", action="store_true",
                    help="skip model_angles.onnx (decode in the graph)")
+    p.add_argument("--no-uint8-onnx", action="store_true",
+                   help="skip model_u8.onnx (uint8 BGR input, normalisation in the graph)")
     p.add_argument("--no-simplify", action="store_true", help="do not run onnxslim")
     p.add_argument("--workspace-mib", type=int, default=1024, help="TensorRT workspace, MiB")
     p.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file")
@@ -151,7 +153,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         checkpoint=args.checkpoint, out_dir=args.out, formats=args.formats, fp16=args.fp16,
         int8=args.int8, calib_dir=args.calib, calib_subset=args.calib_size,
         batch_min_opt_max=args.batch, onnx_exporter=args.exporter, opset=args.opset,
-        angles_onnx=not args.no_angles_onnx, simplify=not args.no_simplify,
+        angles_onnx=not args.no_angles_onnx, uint8_onnx=not args.no_uint8_onnx,
+        simplify=not args.no_simplify,
         workspace_mib=args.workspace_mib, timing_cache=args.timing_cache, verify=args.verify,
         verify_images=args.verify_images)
 

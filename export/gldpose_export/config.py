@@ -26,6 +26,8 @@ class ExportConfig:
         onnx_exporter: ``"dynamo"`` (torch.export; opset 18) or ``"torchscript"`` (legacy).
         opset: ONNX opset asked for; the dynamo exporter writes at least 18.
         angles_onnx: also write ``model_angles.onnx`` with the decode in the graph.
+        uint8_onnx: also write ``model_u8.onnx``, taking uint8 NHWC BGR crops with the
+            normalisation in the graph (what ONNX Runtime runs in the SDK when present).
         simplify: simplify the ONNX graphs with onnxslim when it is installed.
         workspace_mib: TensorRT builder workspace limit, MiB.
         timing_cache: TensorRT timing cache file (read if present, written after the build);
@@ -49,6 +51,7 @@ class ExportConfig:
     onnx_exporter: str = "dynamo"
     opset: int = 18
     angles_onnx: bool = True
+    uint8_onnx: bool = True
     simplify: bool = True
     workspace_mib: int = 1024
     timing_cache: Path | None = None

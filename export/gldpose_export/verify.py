@@ -110,14 +110,23 @@ def make_inputs(spec: InputSpec, n_random: int = 8, n_crops: int = 8, seed: int 
     ``n_random`` standard-normal tensors, ``n_crops`` real-looking crops (smooth colour fields
     with a face-like ellipse and mild noise), and any ``images`` (files) as face crops.
     """
+    return make_input_sets(spec, n_random, n_crops, seed, images)[0]
+
+
+def make_input_sets(spec: InputSpec, n_random: int = 8, n_crops: int = 8, seed: int = 0,
+                    images: Sequence[Path] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`make_inputs`, and the same crops (without the random tensors) as uint8 BGR
+    ``[n_crops + len(images), S, S, 3]``, for artefacts taking crops as cut."""
     rng = np.random.default_rng(seed)
     size = spec.size_px
     parts = [rng.standard_normal((n_random, 3, size, size)).astype(np.float32)]
     crops = [synthetic_crop(rng, size) for _ in range(n_crops)]
     crops += [_whole_image_crop(read_image_bgr(p), size) for p in images]
+    rgb = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
     if crops:
-        parts.append(normalise(np.stack(crops), spec))
-    return np.ascontiguousarray(np.concatenate(parts))
+        parts.append(normalise(rgb, spec))
+    return (np.ascontiguousarray(np.concatenate(parts)),
+            np.ascontiguousarray(rgb[..., ::-1]))
 
 
 def _whole_image_crop(image: np.ndarray, size_px: int) -> np.ndarray:
@@ -168,10 +177,12 @@ def verify_model_dir(model_dir: str | Path, *, n_random: int = 8, n_crops: int =
     """
     model_dir = Path(model_dir)
     model, manifest = load_model(model_dir)
-    inputs = make_inputs(manifest.input, n_random, n_crops, seed, images)
+    inputs, crops_bgr = make_input_sets(manifest.input, n_random, n_crops, seed, images)
     groups = {"random": slice(0, n_random), "crops": slice(n_random, n_random + n_crops),
               "images": slice(n_random + n_crops, len(inputs))}
     groups = {k: v for k, v in groups.items() if v.stop > v.start}
+    crop_groups = {k: slice(v.start - n_random, v.stop - n_random) for k, v in groups.items()
+                   if k != "random"}
     with torch.no_grad():
         reference = decode_logits(model(torch.from_numpy(inputs)).numpy(),
                                   manifest.bins.centres_deg())[0]
@@ -179,8 +190,16 @@ def verify_model_dir(model_dir: str | Path, *, n_random: int = 8, n_crops: int =
     for art in manifest.artefacts:
         if art.format == "safetensors":
             continue
-        for run in _runner(art.format)(model_dir, art, manifest, inputs):
-            rows.append(_row(art, run, reference, groups))
+        if art.input_layout == "nhwc_uint8_bgr":  # crops as cut: no random tensors
+            if len(crops_bgr) == 0:
+                rows.append(ParityRow(art.path, art.format, art.precision,
+                                      skipped="no crops to feed a uint8 artefact"))
+                continue
+            feed, ref, grp = crops_bgr, reference[n_random:], crop_groups
+        else:
+            feed, ref, grp = inputs, reference, groups
+        for run in _runner(art.format)(model_dir, art, manifest, feed):
+            rows.append(_row(art, run, ref, grp))
     report = ParityReport(str(model_dir), len(inputs), tuple(rows))
     _LOG.info("parity vs PyTorch FP32 on %d inputs (|delta| deg):\n%s", len(inputs),
               report.table())
@@ -212,7 +231,7 @@ def _angles(outputs: dict[str, np.ndarray], art: Artefact, manifest: Manifest) -
     return decode_logits(logits, manifest.bins.centres_deg())[0]
 
 
-def _run_onnx(model_dir: Path, art: Artefact, manifest: Manifest,
+def run_onnx(model_dir: Path, art: Artefact, manifest: Manifest,
               inputs: np.ndarray) -> list[RuntimeRun]:
     path = verify_artefact(model_dir, art)
     ort = importlib.import_module("onnxruntime")  # verify needs it only for ONNX artefacts
@@ -223,7 +242,7 @@ def _run_onnx(model_dir: Path, art: Artefact, manifest: Manifest,
     return [RuntimeRun(runtime, art.precision, _angles(dict(zip(names, values)), art, manifest))]
 
 
-def _run_openvino(model_dir: Path, art: Artefact, manifest: Manifest,
+def run_openvino(model_dir: Path, art: Artefact, manifest: Manifest,
                   inputs: np.ndarray) -> list[RuntimeRun]:
     xml_path = verify_artefact(model_dir, art)
     ov = importlib.import_module("openvino")
@@ -247,7 +266,7 @@ def _weakest(run_precision: str, weight_precision: str) -> str:
     return max(run_precision, weight_precision, key=order.index)
 
 
-def _run_tensorrt(model_dir: Path, art: Artefact, manifest: Manifest,
+def run_tensorrt(model_dir: Path, art: Artefact, manifest: Manifest,
                   inputs: np.ndarray) -> list[RuntimeRun]:
     path = verify_artefact(model_dir, art)
     from gldpose_export.formats import to_tensorrt
@@ -263,14 +282,7 @@ def _run_tensorrt(model_dir: Path, art: Artefact, manifest: Manifest,
                        _angles(outputs, art, manifest))]
 
 
-RUNNERS: dict[str, Callable[[Path, Artefact, Manifest, np.ndarray], list[RuntimeRun]]] = {
-    "onnx": _run_onnx,
-    "openvino": _run_openvino,
-    "tensorrt": _run_tensorrt,
-}
-
-
 def _runner(fmt: str) -> Callable[[Path, Artefact, Manifest, np.ndarray], list[RuntimeRun]]:
-    if fmt not in RUNNERS:
-        raise ExportError(f"no verification runner for format {fmt!r}; known: {sorted(RUNNERS)}")
-    return RUNNERS[fmt]
+    from gldpose_export.formats import verifier_of
+
+    return verifier_of(fmt)

@@ -22,7 +22,13 @@ def test_export_onnx_with_verify(tiny_model_dir: Path, tmp_path: Path) -> None:
                "--exporter", "torchscript", "--opset", "17", "--no-angles-onnx", "--verify"])
     assert rc == 0
     manifest = read_manifest(out)
-    assert [a.path for a in manifest.artefacts] == ["model.onnx", "model.safetensors"]
+    assert [a.path for a in manifest.artefacts] == ["model.onnx", "model.safetensors",
+                                                    "model_u8.onnx"]
+    folded = manifest.find("onnx", precision="fp32")
+    u8 = next(a for a in manifest.artefacts if a.path == "model_u8.onnx")
+    assert folded.input_layout == "nchw_float" and u8.input_layout == "nhwc_uint8_bgr"
+    # the folded normalisation matches PyTorch on the float path within the fp32 tolerance
+    assert len(u8.parity) == 1 and u8.parity[0].passed and u8.parity[0].inputs > 0
     art = manifest.find("onnx")
     assert art.versions.onnx_opset == 17 and "torchscript exporter" in art.notes
     assert len(art.parity) == 1 and art.parity[0].passed
@@ -62,7 +68,17 @@ def test_bad_batch_profile(tmp_path: Path, batch: tuple[int, int, int]) -> None:
 
 
 def test_format_registry() -> None:
-    assert sorted(FORMATS) == list(FORMATS)  # one sorted line per entry
-    with pytest.raises(ExportError, match=r"choose from \['onnx', 'openvino', 'tensorrt'\]"):
+    from gldpose_export.formats import verifier_of
+    from gldpose_sdk.backends import BACKENDS
+    from gldpose_sdk.errors import UnknownNameError
+    from gldpose_sdk.manifest import ARTEFACT_FORMATS
+
+    assert FORMATS.names() == list(FORMATS) == ["onnx", "openvino", "tensorrt"]
+    with pytest.raises(UnknownNameError, match="choose one of onnx, openvino, tensorrt"):
         resolve_format("tflite")
     assert callable(resolve_format("onnx"))
+    for name, spec in FORMATS.entries.items():  # every fact of a spec points at something real
+        assert spec.artefact in ARTEFACT_FORMATS and spec.backend in BACKENDS
+        assert BACKENDS[spec.backend].artefact == spec.artefact
+        assert callable(verifier_of(spec.artefact)), name
+    assert [n for n, s in FORMATS.entries.items() if s.needs_onnx] == ["openvino", "tensorrt"]

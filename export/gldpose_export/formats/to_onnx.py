@@ -19,7 +19,7 @@ from torch import nn
 
 from gldpose_export import ExportError
 from gldpose_export.config import ExportConfig
-from gldpose_sdk.manifest import Artefact, Manifest, RuntimeVersions, make_artefact
+from gldpose_sdk.manifest import Artefact, InputSpec, Manifest, RuntimeVersions, make_artefact
 from gldpose_sdk.model import PoseNet
 
 _LOG = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ ANGLES_NAMES = ("angles", "std")
 LOGITS_FILE = "model.onnx"
 ANGLES_FILE = "model_angles.onnx"
 FP16_FILE = "model_fp16.onnx"
+UINT8_FILE = "model_u8.onnx"
 _MAX_DYNAMIC_BATCH = 4096
 
 
@@ -51,6 +52,27 @@ class DecodeHead(nn.Module):
         return angles, torch.sqrt(torch.clamp(var, min=0.0))
 
 
+class FoldedPreprocessing(nn.Module):
+    """PoseNet taking the crops as cut: uint8 ``[N, S, S, 3]`` BGR -> logits.
+
+    Cast, BGR->RGB, ``(x - 255 mean) / (255 std)`` and NHWC->NCHW run inside the graph, so the
+    runtime does the per-pixel work the SDK would otherwise do in numpy (DESIGN 5: the artefact
+    records ``input_layout="nhwc_uint8_bgr"``).
+    """
+
+    def __init__(self, net: PoseNet, spec: InputSpec) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor([255.0 * m for m in spec.mean_rgb]).view(
+            1, 3, 1, 1))
+        self.register_buffer("inv_std", torch.tensor([1.0 / (255.0 * s) for s in spec.std_rgb])
+                             .view(1, 3, 1, 1))
+
+    def forward(self, crops_bgr: torch.Tensor) -> torch.Tensor:
+        x = crops_bgr.permute(0, 3, 1, 2).flip(1).float()
+        return self.net((x - self.mean) * self.inv_std)
+
+
 class HalfPrecision(nn.Module):
     """Runs ``net`` in float16 behind a float32 interface (for strongly typed TensorRT builds)."""
 
@@ -70,6 +92,15 @@ def export_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
     notes = write_onnx(model, out_dir / LOGITS_FILE, (LOGITS_NAME,), size_px, config)
     arts = [make_artefact(out_dir, LOGITS_FILE, "onnx", output="logits", batch_min_opt_max=batch,
                           versions=_versions(out_dir / LOGITS_FILE), notes=notes)]
+    if config.uint8_onnx:
+        notes = write_onnx(FoldedPreprocessing(_copy(model), manifest.input).eval(),
+                           out_dir / UINT8_FILE, (LOGITS_NAME,), size_px, config,
+                           layout="nhwc_uint8_bgr")
+        arts.append(make_artefact(out_dir, UINT8_FILE, "onnx", output="logits",
+                                  input_layout="nhwc_uint8_bgr", batch_min_opt_max=batch,
+                                  versions=_versions(out_dir / UINT8_FILE),
+                                  notes=notes + "; input uint8 NHWC BGR crops, normalisation "
+                                  "folded in"))
     if config.angles_onnx:
         centres = torch.from_numpy(manifest.bins.centres_deg())
         notes = write_onnx(DecodeHead(model, centres).eval(), out_dir / ANGLES_FILE,
@@ -96,7 +127,7 @@ def export_fp16_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
 
 
 def write_onnx(module: nn.Module, path: Path, output_names: tuple[str, ...], size_px: int,
-               config: ExportConfig) -> str:
+               config: ExportConfig, layout: str = "nchw_float") -> str:
     """Export ``module`` to ``path`` with a dynamic batch axis, check it, simplify it.
 
     Returns:
@@ -106,7 +137,8 @@ def write_onnx(module: nn.Module, path: Path, output_names: tuple[str, ...], siz
         ExportError: the exporter failed, the checker rejected the file, or the batch is static.
     """
     start = time.perf_counter()
-    example = torch.zeros(2, 3, size_px, size_px, dtype=torch.float32)
+    example = (torch.zeros(2, 3, size_px, size_px, dtype=torch.float32) if layout == "nchw_float"
+               else torch.zeros(2, size_px, size_px, 3, dtype=torch.uint8))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings(), torch.no_grad():
