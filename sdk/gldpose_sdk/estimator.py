@@ -328,11 +328,13 @@ class PoseEstimator:
             if regions is None:
                 poses, detected = self.estimate(item.image), False
             else:
-                found = regions.find(item.image)
+                image = check_image(item.image)
+                check_frame_size(image, self.config)  # before the detector sees a huge frame
+                found = regions.find(image)
                 times["detect"], times["refine"] = found.detect_ms, found.refine_ms
                 faces = found.found[:self.config.max_faces or None]
                 start = time.perf_counter()
-                poses = self.estimate(item.image, boxes=[box for box, _ in faces]) if faces else []
+                poses = self.estimate(image, boxes=[box for box, _ in faces]) if faces else []
                 poses = [dataclasses.replace(p, score=score) for p, (_, score) in zip(poses, faces)]
                 detected = found.detected
             smooth_start = time.perf_counter()
