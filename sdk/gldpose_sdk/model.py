@@ -7,8 +7,10 @@ layers sit at the top level (``conv1``, ``bn1``, ``layer1``..``layer4``) and the
 from __future__ import annotations
 
 import dataclasses
+import functools
+import io
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torchvision
@@ -17,6 +19,12 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from gldpose_sdk.checkpoint_info import (
+    FLOAT_DTYPES,
+    MAX_CHECKPOINT_BYTES,
+    TensorInfo,
+    checkpoint_tensors,
+)
 from gldpose_sdk.errors import ManifestMismatchError, ModelFileError
 from gldpose_sdk.manifest import (
     BinSpec,
@@ -155,22 +163,29 @@ def _optional_keys(expected: dict[str, torch.Tensor]) -> set[str]:
 def import_hopenet(pkl_path: str | Path, model_dir: str | Path) -> Manifest:
     """Convert a Hopenet ResNet50 state dict (``.pkl``) into a gldpose model folder.
 
-    Loads with ``torch.load(weights_only=True)`` (no code is unpickled), drops the vestigial
-    ``fc_finetune`` layer, and records decode offset -99 (Hopenet's left-edge decode).
+    The file is read once (at most :data:`MAX_CHECKPOINT_BYTES`). Before any tensor is
+    allocated, its pickle is read by a restricted reader that builds nothing but tensor
+    descriptions (:func:`checkpoint_tensors`), and every tensor's shape and dtype is checked
+    against Hopenet's ResNet50 layout and every storage against the bytes the file really
+    holds. Only then is it loaded, with ``torch.load(weights_only=True)`` (no code is ever
+    unpickled). The vestigial ``fc_finetune`` layer is dropped, and decode offset -99
+    (Hopenet's left-edge decode) is recorded.
 
     Raises:
-        ModelFileError: unreadable file or not a state dict.
-        ManifestMismatchError: the tensors are not Hopenet's ResNet50 layout.
+        ModelFileError: unreadable, oversized or unsafe file, or not a state dict of tensors.
+        ManifestMismatchError: the tensors are not Hopenet's ResNet50 layout (names, shapes,
+            dtypes); the message lists what differs.
     """
+    data = _read_checkpoint(Path(pkl_path))
+    described = _hopenet_tensors(checkpoint_tensors(data, str(pkl_path)), str(pkl_path))
+    num_bins = _hopenet_bins(described)
+    _check_layout(described, _expected_layout(num_bins), str(pkl_path))
     try:
-        state = torch.load(str(pkl_path), map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe pickles
         raise ModelFileError(f"cannot load Hopenet checkpoint {pkl_path} safely: {exc}") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelFileError(f"{pkl_path} is not a state dict of tensors")
     state = {k.removeprefix("module."): v for k, v in state.items()
              if not k.removeprefix("module.").startswith("fc_finetune.")}
-    num_bins = state["fc_yaw.weight"].shape[0] if "fc_yaw.weight" in state else 66
     model = PoseNet("resnet50", num_bins)
     _load_state(model, state, str(pkl_path))
     manifest = Manifest(
@@ -180,6 +195,57 @@ def import_hopenet(pkl_path: str | Path, model_dir: str | Path) -> Manifest:
                               notes=f"imported from {Path(pkl_path).name}"),
     )
     return save_model(model_dir, model, manifest)
+
+
+def _read_checkpoint(path: Path) -> bytes:
+    if not path.is_file():
+        raise ModelFileError(f"checkpoint not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise ModelFileError(f"{path} is {size} bytes; a Hopenet checkpoint is about 95 MB "
+                             f"(at most {MAX_CHECKPOINT_BYTES} bytes are read)")
+    return path.read_bytes()
+
+
+def _hopenet_tensors(obj: Any, source: str) -> dict[str, TensorInfo]:
+    """The state dict's tensors by name, ``module.`` prefix and ``fc_finetune`` removed."""
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, TensorInfo) for k, v in obj.items()):
+        raise ModelFileError(f"{source} is not a state dict of tensors (a dict of name -> "
+                             "tensor, as torch.save(model.state_dict()) writes)")
+    out = {k.removeprefix("module."): v for k, v in obj.items()}
+    return {k: v for k, v in out.items() if not k.startswith("fc_finetune.")}
+
+
+def _hopenet_bins(tensors: dict[str, TensorInfo]) -> int:
+    """Bins per head, from ``fc_yaw.weight`` when it is a sane ``[bins, 2048]``, else 66."""
+    shape = tensors["fc_yaw.weight"].shape if "fc_yaw.weight" in tensors else ()
+    ok = len(shape) == 2 and shape[1] == 2048 and 2 <= shape[0] <= 1000
+    return shape[0] if ok else 66
+
+
+@functools.lru_cache(maxsize=4)
+def _expected_layout(num_bins: int) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """Name -> (shape, is_float) of a resnet50 PoseNet's state dict (built on 'meta': no memory)."""
+    with torch.device("meta"):
+        state = PoseNet("resnet50", num_bins).state_dict()
+    return {k: (tuple(v.shape), v.is_floating_point()) for k, v in state.items()}
+
+
+def _check_layout(tensors: dict[str, TensorInfo],
+                  expected: dict[str, tuple[tuple[int, ...], bool]], source: str) -> None:
+    optional = {k for k in expected if k.endswith("num_batches_tracked")}
+    missing = sorted(set(expected) - set(tensors) - optional)
+    unknown = sorted(set(tensors) - set(expected))
+    wrong = [f"{k} {tensors[k].shape} (expected {expected[k][0]})"
+             for k in sorted(set(tensors) & set(expected)) if tensors[k].shape != expected[k][0]]
+    wrong += [f"{k} dtype {tensors[k].dtype}" for k in sorted(set(tensors) & set(expected))
+              if (tensors[k].dtype in FLOAT_DTYPES) != expected[k][1]]
+    if missing or unknown or wrong:
+        raise ManifestMismatchError(
+            f"weights in {source} do not fit a Hopenet resnet50 (fc_yaw/fc_pitch/fc_roll heads "
+            f"on 2048 features): missing {missing[:5]}, unknown {unknown[:5]}, wrong shape or "
+            f"dtype {wrong[:5]}; nothing was loaded. Is it a Hopenet ResNet50 state dict?")
 
 
 def load_imagenet_trunk(model: PoseNet, weights_path: str | Path) -> int:
