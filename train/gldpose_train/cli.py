@@ -199,3 +199,84 @@ def import_hopenet_main(argv: list[str]) -> int:
         print(f"wrote {args.out} ({manifest.backbone}, decode offset {manifest.bins.offset_deg})")
         return 0
     return _run(go, argv)
+
+
+def _eval_set_arg(text: str):
+    from gldpose_train.model_eval import parse_eval_set
+
+    try:
+        return parse_eval_set(text)
+    except GldposeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def calibrate_main(argv: list[str]) -> int:
+    """``gldpose calibrate``: fit the std calibration on held-out data, store it in the manifest."""
+    def go(argv: list[str]) -> int:
+        import dataclasses
+
+        import numpy as np
+
+        from gldpose_sdk.manifest import write_manifest
+        from gldpose_sdk.model import load_model
+        from gldpose_train.calibration import coverage, describe, fit_calibration
+        from gldpose_train.model_eval import predictions
+
+        p = argparse.ArgumentParser(
+            prog="gldpose calibrate", description="Fit a per-angle map from the raw predicted "
+            "std to a 1-sigma band (68% of errors) on held-out data and store it in the model's "
+            "manifest.")
+        p.add_argument("--model", required=True, help="model folder (manifest + safetensors)")
+        p.add_argument("--on", required=True, type=_eval_set_arg,
+                       help="held-out set NAME=DATASET:PATH[:SPLIT], e.g. "
+                            "val=crops:../shared/data/aflw-crops:val")
+        p.add_argument("--check", type=_eval_set_arg, action="append", default=[],
+                       help="further sets to report coverage on (repeatable)")
+        args = p.parse_args(argv)
+        model, manifest = load_model(args.model)
+        pred, raw_std, true = predictions(model, manifest, args.on)
+        err = np.abs(pred.astype(np.float64) - true)
+        cal = fit_calibration(raw_std, err, fitted_on=f"{args.on.name}: {args.on.dataset} "
+                              f"{args.on.data} {args.on.split or ''}".strip())
+        write_manifest(args.model, dataclasses.replace(manifest, calibration=cal))
+        print(describe(cal))
+        for evalset in [args.on, *args.check]:
+            p2, s2, t2 = predictions(model, manifest, evalset)
+            cov = coverage(cal, s2, np.abs(p2.astype(np.float64) - t2))
+            one = "/".join(f"{v:.1%}" for v in cov["within_1std"])
+            two = "/".join(f"{v:.1%}" for v in cov["within_2std"])
+            where = " (in-sample)" if evalset is args.on else ""
+            print(f"{evalset.name}{where}: yaw/pitch/roll within 1 std {one}, within 2 {two}")
+        return 0
+    return _run(go, argv)
+
+
+def ablate_main(argv: list[str]) -> int:
+    """``gldpose ablate``: train variants of a recipe and compare them on evaluation sets."""
+    def go(argv: list[str]) -> int:
+        from gldpose_train.ablation import parse_assignments, parse_variant, run_ablation
+        from gldpose_train.model_eval import format_results
+
+        p = argparse.ArgumentParser(prog="gldpose ablate", description=(
+            "Train variants of a recipe under the same settings and compare them."))
+        p.add_argument("--recipe", required=True)
+        p.add_argument("--data", required=True)
+        p.add_argument("--out", required=True, type=Path)
+        p.add_argument("--set", action="append", default=[],
+                       help="KEY=VALUE[,...] applied to every variant (dotted keys for nested)")
+        p.add_argument("--variant", action="append", required=True,
+                       help="NAME[:KEY=VALUE,...] (repeatable)")
+        p.add_argument("--eval", action="append", required=True, type=_eval_set_arg,
+                       help="NAME=DATASET:PATH[:SPLIT] (repeatable)")
+        p.add_argument("--no-flip", action="store_true", help="skip the flip-averaged rows")
+        args = p.parse_args(argv)
+        common: dict = {}
+        for text in args.set:
+            for key, value in parse_assignments(text).items():
+                common[key] = value
+        results = run_ablation(args.recipe, args.data, args.out,
+                               [parse_variant(v) for v in args.variant], common, args.eval,
+                               flip=not args.no_flip)
+        print(format_results(results))
+        return 0
+    return _run(go, argv)

@@ -1,0 +1,106 @@
+"""Recipes are saved presets of the one trainer; the default recipe trains on a fixture."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="torch not installed")
+
+import gldpose_cli  # noqa: E402
+from gldpose_sdk.manifest import CropRule, read_manifest  # noqa: E402
+from gldpose_train import TrainError  # noqa: E402
+from gldpose_train.config import TrainConfig  # noqa: E402
+from gldpose_train.recipes import config_from_recipe, recipe_names  # noqa: E402
+
+HEADER = ["name", "yaw_annotated", "yaw_teacher", "pitch_teacher", "roll_teacher", "split"]
+
+
+def write_aflw_like_crops(root: Path, count: int = 24, seed: int = 0) -> Path:
+    """Crops in the shared AFLW package's layout: labels.csv + images/, a train/val split."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    with open(root / "labels.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        for i in range(count):
+            yaw, pitch, roll = rng.uniform([-80, -30, -30], [80, 30, 30])
+            img = np.full((40, 40, 3), int(128 + yaw), np.uint8)
+            img[10:30, 12:28] = rng.integers(0, 255, 3)
+            cv2.imwrite(str(root / "images" / f"c{i:03d}.jpg"), img)
+            writer.writerow([f"c{i:03d}.jpg", f"{yaw:.2f}", f"{yaw + 2:.2f}", f"{pitch:.2f}",
+                             f"{roll:.2f}", "val" if i % 4 == 0 else "train"])
+    return root
+
+
+def test_built_in_recipes_are_valid_configs(tmp_path: Path) -> None:
+    assert {"default", "paper"} <= set(recipe_names())
+    for name in recipe_names():
+        cfg = config_from_recipe(name, data="d", out_dir=str(tmp_path))
+        assert isinstance(cfg, TrainConfig) and cfg.recipe == name
+    default = config_from_recipe("default", data="d", out_dir="o")
+    assert (default.backbone, default.input_size_px, default.resident) == (
+        "mobilenet_v3_large", 96, True)
+    assert default.label_columns == ("yaw_annotated", "pitch_teacher", "roll_teacher")
+    paper = config_from_recipe("paper", data="d", out_dir="o")
+    assert (paper.lr, paper.loss.alpha, paper.optimizer) == (1e-6, 0.01, "adam")
+
+
+def test_overrides_merge_nested_fields_and_unknown_recipes_fail() -> None:
+    cfg = config_from_recipe("default", data="d", out_dir="o", loss={"name": "hopenet"},
+                             resident_augment={"rotate_deg": 0.0})
+    assert cfg.loss.name == "hopenet" and cfg.loss.sigma_bins == 4.0   # kept from the recipe
+    assert cfg.resident_augment.rotate_deg == 0.0
+    assert cfg.resident_augment.rotate_prob == 0.5
+    with pytest.raises(TrainError, match="unknown recipe 'nope'"):
+        config_from_recipe("nope", data="d", out_dir="o")
+    with pytest.raises(TrainError, match="unknown training option"):
+        config_from_recipe("default", data="d", out_dir="o", colour="red")
+
+
+@pytest.mark.slow
+def test_default_recipe_trains_a_few_steps_and_records_itself(tmp_path: Path) -> None:
+    """`gldpose train --recipe default` on a tiny fixture: renders mixed in, resident feed,
+    rotation, EMA, mid-epoch checkpoint; the manifest names the recipe and the crop rule."""
+    data = write_aflw_like_crops(tmp_path / "crops")
+    out = tmp_path / "run"
+    common = ["train", "--recipe", "default", "--data", str(data), "--out", str(out),
+              "--mix-data", "synth:6:3", "--batch-size", "4", "--input-size", "32",
+              "--workers", "1", "--checkpoint-every-steps", "2"]
+    assert gldpose_cli.main([*common, "--max-steps", "3"]) == 0
+    manifest = read_manifest(out)
+    assert manifest.training.recipe == "default" and manifest.input.size_px == 32
+    assert manifest.crop == CropRule(0.2071, 0.2071, 0.2071, 0.2071, True)
+    assert (out / "renders-uniform-6-seed3" / "files.txt").is_file()
+    config = TrainConfig.from_json((out / "config.json").read_text())
+    assert config.resident and config.ema_decay > 0 and config.mix_fraction == 0.2
+    history = json.loads((out / "history.json").read_text())
+    assert history["steps"] == 3
+    # resume continues at the same batch: 2 more steps reach step 5
+    assert gldpose_cli.main([*common, "--max-steps", "5", "--resume"]) == 0
+    assert json.loads((out / "history.json").read_text())["steps"] == 5
+
+
+@pytest.mark.slow
+def test_mid_epoch_resume_sees_the_same_batches_as_an_unbroken_run(tmp_path: Path) -> None:
+    from gldpose_train.loop import train
+
+    data = write_aflw_like_crops(tmp_path / "crops")
+
+    def cfg(out: Path, steps: int, resume: bool = False) -> TrainConfig:
+        return config_from_recipe("default", data=str(data), out_dir=str(out), mix_data="",
+                                  mix_fraction=0.0, batch_size=4, input_size_px=32,
+                                  max_steps=steps, checkpoint_every_steps=1, resume=resume,
+                                  epochs=3, backbone="mobilenet_v3_small")
+    train(cfg(tmp_path / "whole", 6))
+    train(cfg(tmp_path / "split", 2))
+    train(cfg(tmp_path / "split", 6, resume=True))
+    import torch
+
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)

@@ -1,0 +1,105 @@
+"""Evaluating a model folder on named sets, the way it is deployed: accuracy, bands, std coverage.
+
+An evaluation set is ``NAME=DATASET:PATH[:SPLIT]`` (e.g. ``val=crops:../shared/data/aflw-crops:val``
+or ``renders=synthetic:runs/renders-eval``). Box-based sets are cut with the model's own crop
+rule from its manifest (what ``PoseEstimator.estimate(frame, boxes=...)`` does), whole-crop sets
+are taken whole (``estimate_crops``). The crops set's labels default to the human yaw and the
+teacher's pitch and roll.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gldpose_sdk.manifest import Manifest
+from gldpose_train import TrainError
+from gldpose_train.calibration import coverage
+from gldpose_train.datasets import DatasetOptions, build_dataset
+from gldpose_train.evaluate import coverage_table, mae_by_yaw_band, mae_table, predict_with_std
+
+AFLW_CROPS_COLUMNS = ("yaw_annotated", "pitch_teacher", "roll_teacher")
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One named evaluation set."""
+
+    name: str
+    dataset: str
+    data: str
+    split: str | None = None
+
+
+def parse_eval_set(text: str) -> EvalSet:
+    """``NAME=DATASET:PATH[:SPLIT]`` -> :class:`EvalSet`.
+
+    Raises:
+        TrainError: malformed text.
+    """
+    name, sep, rest = text.partition("=")
+    dataset, sep2, tail = rest.partition(":")
+    if not (sep and sep2 and name and dataset and tail):
+        raise TrainError(f"evaluation set {text!r}: expected NAME=DATASET:PATH[:SPLIT]")
+    path, _, split = tail.rpartition(":") if tail.count(":") else (tail, "", "")
+    if not path:
+        path, split = tail, ""
+    return EvalSet(name, dataset, path, split or None)
+
+
+def load_eval_dataset(evalset: EvalSet, manifest: Manifest):
+    """The reader of ``evalset`` at the model's input size, cut with the model's crop rule."""
+    columns = AFLW_CROPS_COLUMNS if evalset.dataset == "crops" and _has_columns(
+        evalset.data, AFLW_CROPS_COLUMNS) else None
+    options = DatasetOptions(box_crop=manifest.crop, label_columns=columns)
+    return build_dataset(evalset.dataset, evalset.data, split=evalset.split, train=False,
+                         input_size_px=manifest.input.size_px, options=options)
+
+
+def _has_columns(data: str, columns: tuple[str, ...]) -> bool:
+    path = Path(data)
+    table = path if path.is_file() else path / "labels.csv"
+    try:
+        header = table.open(encoding="utf-8").readline().strip().split(",")
+    except OSError:
+        return False
+    return set(columns) <= set(header)
+
+
+def evaluate_model(model: torch.nn.Module, manifest: Manifest, evalset: EvalSet,
+                   flip: bool = False, device: str = "cpu") -> dict:
+    """Accuracy, MAE by |yaw| band, raw and calibrated std coverage on one set."""
+    dataset = load_eval_dataset(evalset, manifest)
+    pred, raw_std, true = predict_with_std(model, dataset, manifest.bins, device, flip=flip)
+    result = {"set": evalset.name, "flip": flip, **mae_table(pred, true),
+              "bands": mae_by_yaw_band(pred, true),
+              "raw_std": coverage_table(pred, raw_std, true)}
+    if manifest.calibration is not None:
+        err = np.abs(pred.astype(np.float64) - true)
+        result["calibrated_std"] = coverage(manifest.calibration, raw_std, err)
+    return result
+
+
+def predictions(model: torch.nn.Module, manifest: Manifest, evalset: EvalSet,
+                flip: bool = False, device: str = "cpu"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted angles, raw stds and true angles ``[N, 3]`` on one set."""
+    dataset = load_eval_dataset(evalset, manifest)
+    return predict_with_std(model, dataset, manifest.bins, device, flip=flip)
+
+
+def format_results(rows: dict[str, dict]) -> str:
+    """A markdown table: one row per (model, set)."""
+    head = ("| model | set | yaw | pitch | roll | MAE | yaw 0-30 | yaw 30-60 | yaw 60-99 | "
+            "pitch 60-99 | roll 60-99 | n |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for key, r in rows.items():
+        b = r["bands"]
+        lines.append(
+            f"| {key.split('|')[0]} | {r['set']}{' +flip' if r.get('flip') else ''} | "
+            f"{r['yaw']:.2f} | {r['pitch']:.2f} | {r['roll']:.2f} | {r['mae']:.2f} | "
+            f"{b['0-30']['yaw']:.2f} | {b['30-60']['yaw']:.2f} | {b['60-99']['yaw']:.2f} | "
+            f"{b['60-99']['pitch']:.2f} | {b['60-99']['roll']:.2f} | {r['count']} |")
+    return "\n".join(lines)
