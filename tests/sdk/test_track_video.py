@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import gldpose_sdk.estimator as estimator_module
+import gldpose_sdk.video as video_module
 from gldpose_sdk import PoseEstimator
 from gldpose_sdk.detect import box_iou, load_detector
 from gldpose_sdk.errors import BackendUnavailableError, InputError
@@ -143,11 +143,11 @@ def test_bad_sources_raise_before_opencv(estimator: PoseEstimator,
     def no_capture(*args: object) -> None:
         raise AssertionError("cv2.VideoCapture must not be called")
 
-    monkeypatch.setattr(estimator_module.cv2, "VideoCapture", no_capture)
+    monkeypatch.setattr(video_module.cv2, "VideoCapture", no_capture)
     with pytest.raises(InputError, match=phrase):
         estimator.track(source)  # type: ignore[arg-type]
     with pytest.raises(InputError):
-        estimator_module.iter_frames(source)  # type: ignore[arg-type]
+        video_module.iter_frames(source)  # type: ignore[arg-type]
 
 
 def test_bad_fps_and_missing_or_broken_files(estimator: PoseEstimator, tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_camera_hiccups_are_skipped_until_too_many(estimator: PoseEstimator,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     frames, _ = _clip([[(0.0, 160.0, 90.0)]] * 3)
     fake = FakeCapture([frames[0], None, None, frames[1], None, frames[2]])
-    monkeypatch.setattr(estimator_module.cv2, "VideoCapture", lambda *args: fake)
+    monkeypatch.setattr(video_module.cv2, "VideoCapture", lambda *args: fake)
     with caplog.at_level(logging.WARNING, logger="gldpose_sdk.estimator"):
         results = list(estimator.track(0, TrackConfig(max_failed_reads=3)))
     assert [r.index for r in results] == [0, 3, 5]
@@ -193,7 +193,7 @@ def test_camera_hiccups_are_skipped_until_too_many(estimator: PoseEstimator,
     assert {p.track_id for r in results for p in r.poses} == {0}
     assert fake.released and "reads failed in a row" in caplog.text
     closed = FakeCapture([], opened=False)
-    monkeypatch.setattr(estimator_module.cv2, "VideoCapture", lambda *args: closed)
+    monkeypatch.setattr(video_module.cv2, "VideoCapture", lambda *args: closed)
     with pytest.raises(InputError, match="cannot open camera 2"):
         next(estimator.track("2"))
     assert closed.released
@@ -215,7 +215,7 @@ def test_file_end_is_reported_and_an_early_end_warned(estimator: PoseEstimator, 
     _write_avi(whole, frames)
     results = list(estimator.track(whole))
     assert len(results) == 12 and all(r.end is None for r in results[:-1])
-    assert results[-1].end == estimator_module.StreamEnd(12, 12, False)
+    assert results[-1].end == video_module.StreamEnd(12, 12, False)
     cut = tmp_path / "cut.avi"
     data = whole.read_bytes()
     cut.write_bytes(data[: len(data) // 2])  # the header still declares 12 frames
