@@ -13,6 +13,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("gldpose_train.cli:ablate_main", "train variants of a recipe and compare them"),
     "calibrate": ("gldpose_train.cli:calibrate_main",
                   "fit the predicted std's calibration and store it in the manifest"),
+    "compare": ("gldpose_train.cli:compare_main",
+                "a model on every runtime and precision beside the peers, on real crops"),
     "eval": ("gldpose_train.cli:eval_main", "evaluate a checkpoint on a dataset"),
     "export": ("gldpose_export.cli:main", "export a checkpoint to ONNX / OpenVINO / TensorRT"),
     "import-hopenet": ("gldpose_train.cli:import_hopenet_main", "convert a Hopenet .pkl"),

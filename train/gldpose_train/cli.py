@@ -280,3 +280,30 @@ def ablate_main(argv: list[str]) -> int:
         print(format_results(results))
         return 0
     return _run(go, argv)
+
+
+def compare_main(argv: list[str]) -> int:
+    """``gldpose compare``: the model on every runtime/precision beside the peers."""
+    def go(argv: list[str]) -> int:
+        import json
+
+        from gldpose_train.runtime_compare import compare, format_comparison
+
+        p = argparse.ArgumentParser(prog="gldpose compare", description=(
+            "Validation accuracy and speed of a model folder on every runtime and precision "
+            "the SDK has here, beside the FSA-Net and OMZ peers, on the AFLW crops."))
+        p.add_argument("--model", required=True, type=Path)
+        p.add_argument("--data", required=True, type=Path, help="the aflw-crops folder")
+        p.add_argument("--peers", type=Path, help="the peers folder (default: DATA/../peers)")
+        p.add_argument("--no-peers", action="store_true")
+        p.add_argument("--limit", type=int, default=0, help="use only the first N val crops")
+        p.add_argument("--json", type=Path, help="write the results here")
+        args = p.parse_args(argv)
+        peers = None if args.no_peers else (args.peers or args.data.parent / "peers")
+        results = compare(args.model, args.data, peers, args.limit)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2, sort_keys=True))
+        print(format_comparison(results))
+        return 0
+    return _run(go, argv)
