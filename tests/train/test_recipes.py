@@ -104,3 +104,27 @@ def test_mid_epoch_resume_sees_the_same_batches_as_an_unbroken_run(tmp_path: Pat
     a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
+def test_distillation_from_a_teacher_folder_adds_its_term(tmp_path: Path,
+                                                          tiny_model_dir: Path) -> None:
+    """A teacher's soft labels enter the loss (`distill` part logged) and training runs."""
+    from gldpose_train.loop import Trainer, distill_loss
+
+    import torch
+
+    teacher_manifest = read_manifest(tiny_model_dir)
+    data = write_aflw_like_crops(tmp_path / "crops")
+    cfg = config_from_recipe(
+        "default", data=str(data), out_dir=str(tmp_path / "run"), mix_data="", mix_fraction=0.0,
+        batch_size=4, input_size_px=teacher_manifest.input.size_px, max_steps=2,
+        backbone="mobilenet_v3_small", distill_from=(str(tiny_model_dir),), distill_weight=0.5,
+        log_every_steps=1)
+    trainer = Trainer(cfg)
+    trainer.run()
+    steps = [h for h in trainer.history if "distill" in h]
+    assert len(steps) == 2 and all(h["distill"] > 0 for h in steps)
+    # the KL is zero exactly when student and teacher agree, positive otherwise
+    logits = torch.randn(3, 3, 66)
+    assert float(distill_loss(logits, torch.softmax(logits, -1))) == pytest.approx(0, abs=1e-5)
+    assert float(distill_loss(logits, torch.softmax(torch.randn(3, 3, 66), -1))) > 0.1
