@@ -1,6 +1,7 @@
 """SDK fixtures: the tiny model with ONNX and OpenVINO IR artefacts, and face-like images."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import warnings
 from pathlib import Path
@@ -8,15 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gldpose_sdk.manifest import make_artefact, read_manifest, write_manifest
+from gldpose_sdk.manifest import Manifest, make_artefact, read_manifest, write_manifest
 
 
 @pytest.fixture(scope="session")
 def exported_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model plus ``model.onnx`` and ``openvino/fp32/model.xml``, listed in its manifest.
+    """The tiny model plus ``model.onnx``, ``model_u8.onnx`` and ``openvino/fp32/model.xml``.
 
     Exported directly here (legacy torch.onnx exporter, OpenVINO's converter) so that the SDK
-    tests do not depend on the export package.
+    tests do not depend on the export package. ``model_u8.onnx`` takes the crops as cut (uint8
+    NHWC BGR) with the channel swap and normalisation in the graph, written here from DESIGN 5
+    (not with the export package's wrapper), like the artefact a real export ships; ONNX
+    Runtime prefers it, so ``model.onnx`` runs only when a manifest lists it alone.
     """
     torch = pytest.importorskip("torch", reason="torch not installed")
     from gldpose_sdk.model import load_model
@@ -32,6 +36,27 @@ def exported_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFa
                           dynamo=False, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=17)
     manifest = manifest.with_artefact(make_artefact(out, "model.onnx", "onnx"))
+
+    class CropsAsCut(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+            spec = manifest.input
+            self.register_buffer("mean", torch.tensor([255.0 * m for m in spec.mean_rgb]))
+            self.register_buffer("std", torch.tensor([255.0 * s for s in spec.std_rgb]))
+
+        def forward(self, crops_bgr: torch.Tensor) -> torch.Tensor:
+            rgb = crops_bgr.permute(0, 3, 1, 2)[:, [2, 1, 0]].float()
+            return self.net((rgb - self.mean.view(1, 3, 1, 1)) / self.std.view(1, 3, 1, 1))
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(CropsAsCut().eval(), torch.zeros(1, size, size, 3, dtype=torch.uint8),
+                          str(out / "model_u8.onnx"), dynamo=False, input_names=["crops"],
+                          output_names=["logits"], opset_version=17,
+                          dynamic_axes={"crops": {0: "N"}, "logits": {0: "N"}})
+    manifest = manifest.with_artefact(make_artefact(out, "model_u8.onnx", "onnx",
+                                                    input_layout="nhwc_uint8_bgr"))
     try:
         import openvino as ov
     except ImportError:
@@ -43,8 +68,21 @@ def exported_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFa
         manifest = manifest.with_artefact(make_artefact(
             out, ("openvino/fp32/model.xml", "openvino/fp32/model.bin"), "openvino"))
     write_manifest(out, manifest)
-    assert read_manifest(out).has("onnx")
+    assert len(read_manifest(out).candidates("onnx")) == 2
     return out
+
+
+def keep_artefacts(manifest: Manifest, *paths: str) -> Manifest:
+    """``manifest`` listing only the artefacts whose main file is one of ``paths``."""
+    kept = tuple(a for a in manifest.artefacts if a.path in paths)
+    assert {a.path for a in kept} == set(paths), f"not all of {paths} are listed"
+    return dataclasses.replace(manifest, artefacts=kept)
+
+
+@pytest.fixture(scope="session")
+def only_artefacts():  # type: ignore[no-untyped-def]
+    """The :func:`keep_artefacts` manifest filter."""
+    return keep_artefacts
 
 
 def face_like(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

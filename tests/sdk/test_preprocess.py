@@ -1,0 +1,242 @@
+"""Preprocessing against hand-computed references: known pixels, known boxes, explicit arithmetic.
+
+Every expected array here is written from a formula of the pixel coordinates (or as literal
+numbers worked out by hand from the ImageNet mean and std), never by calling the code under
+test on other inputs, so a wrong channel order, a mean applied in BGR order, a shifted square or
+a wrong pad fails here by name. The crop rules themselves are in ``test_crop_rules.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gldpose_sdk.manifest import NO_MARGIN, CropRule, InputSpec, read_manifest, write_manifest
+from gldpose_sdk.preprocess import (
+    crop_bgr,
+    cut_square,
+    normalise,
+    prepare_crop,
+    square_region,
+    to_network_input,
+)
+
+SPEC16 = InputSpec(size_px=16)
+
+
+def blue(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return x + 3
+
+
+def green(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return 2 * y + 1
+
+
+def red(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return 250 - x - y
+
+
+def coloured_frame(h: int = 40, w: int = 40) -> np.ndarray:
+    """BGR frame whose pixel (x, y) is (B, G, R) = (x + 3, 2y + 1, 250 - x - y): all distinct."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([blue(x, y), green(x, y), red(x, y)], axis=-1).astype(np.uint8)
+
+
+def expected_bgr(x0: int, y0: int, side: int) -> np.ndarray:
+    """The frame's pixels in the square at (x0, y0), written from the formulas: BGR."""
+    y, x = np.mgrid[y0:y0 + side, x0:x0 + side]
+    return np.stack([blue(x, y), green(x, y), red(x, y)], axis=-1).astype(np.uint8)
+
+
+def expected_rgb(x0: int, y0: int, side: int) -> np.ndarray:
+    y, x = np.mgrid[y0:y0 + side, x0:x0 + side]
+    return np.stack([red(x, y), green(x, y), blue(x, y)], axis=-1).astype(np.uint8)
+
+
+# -- cutting: which pixels, in which channel order ----------------------------------------------
+def test_box_of_output_size_is_cut_pixel_for_pixel_bgr_and_rgb() -> None:
+    frame = coloured_frame()
+    box = (8, 8, 24, 24)                                      # 16 x 16: no resize
+    np.testing.assert_array_equal(crop_bgr(frame, box, NO_MARGIN, 16), expected_bgr(8, 8, 16))
+    np.testing.assert_array_equal(prepare_crop(frame, box, NO_MARGIN, 16),
+                                  expected_rgb(8, 8, 16))
+
+
+def test_wide_box_gives_its_centred_square() -> None:
+    frame = coloured_frame()
+    # 32 wide, 16 high: the square of side 16 starts (32 - 16) / 2 = 8 px right of x0 = 4.
+    assert square_region(frame.shape, (4, 10, 36, 26), NO_MARGIN) == (12, 10, 16)
+    np.testing.assert_array_equal(crop_bgr(frame, (4, 10, 36, 26), NO_MARGIN, 16),
+                                  expected_bgr(12, 10, 16))
+    # 10 wide, 16 high: the square of side 10 starts (16 - 10) // 2 = 3 px below y0 = 5.
+    assert square_region(frame.shape, (20, 5, 30, 21), NO_MARGIN) == (20, 8, 10)
+
+
+def test_region_rounds_the_expanded_box_to_pixels() -> None:
+    # x: 10.4 -> 10, 26.6 -> 27 (w 17); y: 3.5 -> 4 (half to even), 20.2 -> 20 (h 16)
+    assert square_region((40, 40, 3), (10.4, 3.5, 26.6, 20.2), NO_MARGIN) == (10, 4, 16)
+
+
+def test_twice_the_output_size_is_averaged_over_2x2_blocks() -> None:
+    by, bx = np.mgrid[0:16, 0:16]
+    blocks = np.stack([bx * 8 + 4, by * 12 + 2, 250 - bx * 7 - by * 6], axis=-1).astype(np.uint8)
+    frame = np.kron(blocks, np.ones((2, 2, 1), np.uint8))      # each block 2 x 2 of one colour
+    got = crop_bgr(frame, (0, 0, 32, 32), NO_MARGIN, 16)
+    np.testing.assert_array_equal(got, blocks)
+    np.testing.assert_array_equal(prepare_crop(frame, (0, 0, 32, 32), NO_MARGIN, 16),
+                                  blocks[..., ::-1])
+
+
+def test_outside_the_frame_is_black_not_clamped() -> None:
+    frame = coloured_frame()
+    got = crop_bgr(frame, (-8, -4, 8, 12), NO_MARGIN, 16)     # square (-8, -4), side 16
+    want = np.zeros((16, 16, 3), np.uint8)
+    want[4:, 8:] = expected_bgr(0, 0, 12)[:, :8]              # rows y >= 0, columns x >= 0
+    np.testing.assert_array_equal(got, want)
+    right = crop_bgr(frame, (30, 30, 46, 46), NO_MARGIN, 16)
+    want = np.zeros((16, 16, 3), np.uint8)
+    want[:10, :10] = expected_bgr(30, 30, 10)
+    np.testing.assert_array_equal(right, want)
+
+
+def test_huge_square_keeps_only_the_inside_part_at_its_place() -> None:
+    frame = np.empty((40, 40, 3), np.uint8)
+    frame[:] = (10, 20, 30)
+    # side 240 > 4 * 16: the inside 40 px, at 100..140 of 240, lands at round(100 * 16 / 240)
+    # = 7 .. round(140 * 16 / 240) = 9 of the 16 px output; the rest stays black.
+    got = cut_square(frame, (-100, -100, 240), 16)
+    want = np.zeros((16, 16, 3), np.uint8)
+    want[7:9, 7:9] = (10, 20, 30)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(cut_square(frame, (500, 500, 240), 16), np.zeros_like(want))
+
+
+# -- network input: layouts and the normalisation ------------------------------------------------
+def _constant_crops() -> np.ndarray:
+    """Two 16 px BGR crops of one colour each: (B, G, R) = (0, 128, 255) and (255, 0, 0)."""
+    crops = np.empty((2, 16, 16, 3), np.uint8)
+    crops[0] = (0, 128, 255)
+    crops[1] = (255, 0, 0)
+    return crops
+
+
+# (x / 255 - mean) / std per channel, R G B, ImageNet mean (0.485, 0.456, 0.406) and std
+# (0.229, 0.224, 0.225), worked out by hand:
+#   crop 0: R 255 -> (1 - 0.485) / 0.229 = 2.2489083; G 128 -> (0.5019608 - 0.456) / 0.224
+#           = 0.2051821; B 0 -> -0.406 / 0.225 = -1.8044444
+#   crop 1: R 0 -> -0.485 / 0.229 = -2.1179039; G 0 -> -0.456 / 0.224 = -2.0357143;
+#           B 255 -> (1 - 0.406) / 0.225 = 2.64
+NORMALISED_RGB = np.array([[2.2489083, 0.2051821, -1.8044444],
+                           [-2.1179039, -2.0357143, 2.64]], np.float32)
+
+
+def test_float_layout_is_rgb_nchw_with_imagenet_numbers() -> None:
+    got = to_network_input(_constant_crops(), "nchw_float", SPEC16)
+    assert got.shape == (2, 3, 16, 16) and got.dtype == np.float32 and got.flags.c_contiguous
+    want = np.broadcast_to(NORMALISED_RGB[:, :, None, None], (2, 3, 16, 16))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_normalise_takes_rgb_with_the_same_numbers() -> None:
+    rgb = np.ascontiguousarray(_constant_crops()[..., ::-1])
+    want = np.broadcast_to(NORMALISED_RGB[:, :, None, None], (2, 3, 16, 16))
+    np.testing.assert_allclose(normalise(rgb, SPEC16), want, rtol=0, atol=1e-6)
+
+
+def test_float_layout_of_a_cut_crop_pixel_by_pixel() -> None:
+    crop = crop_bgr(coloured_frame(), (8, 8, 24, 24), NO_MARGIN, 16)
+    got = to_network_input(crop[None], "nchw_float", SPEC16)[0]
+    y, x = np.mgrid[8:24, 8:24]
+    want = np.stack([(red(x, y) / 255 - 0.485) / 0.229, (green(x, y) / 255 - 0.456) / 0.224,
+                     (blue(x, y) / 255 - 0.406) / 0.225])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_uint8_layout_is_the_bgr_crop_unchanged() -> None:
+    crops = _constant_crops()
+    got = to_network_input(crops[:, ::-1], "nhwc_uint8_bgr", SPEC16)   # a non-contiguous view
+    assert got.dtype == np.uint8 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got[0, 0, 0], (0, 128, 255))
+    np.testing.assert_array_equal(got, crops[:, ::-1])
+
+
+def test_other_mean_and_std_are_used_per_channel() -> None:
+    spec = InputSpec(size_px=16, mean_rgb=(0.5, 0.25, 0.0), std_rgb=(0.5, 0.25, 1.0))
+    got = to_network_input(_constant_crops(), "nchw_float", spec)[:, :, 0, 0]
+    # crop 0: R (1 - 0.5) / 0.5 = 1; G (128/255 - 0.25) / 0.25 = 1.0078431; B 0
+    # crop 1: R -1; G -1; B 1
+    np.testing.assert_allclose(got, [[1.0, 1.0078431, 0.0], [-1.0, -1.0, 1.0]], atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["nchw_float", "nhwc_uint8_bgr"])
+@pytest.mark.parametrize("bad", [np.zeros((2, 16, 16, 3), np.float32),
+                                 np.zeros((2, 15, 16, 3), np.uint8),
+                                 np.zeros((16, 16, 3), np.uint8)])
+def test_wrong_crops_are_refused(layout: str, bad: np.ndarray) -> None:
+    from gldpose_sdk.errors import InputError
+
+    with pytest.raises(InputError, match=r"crops must be uint8 \[N, 16, 16, 3\]"):
+        to_network_input(bad, layout, SPEC16)
+
+
+# -- the estimator feeds its backend exactly these numbers ---------------------------------------
+class _Spy:
+    """Wraps a backend and keeps every batch it receives."""
+
+    def __init__(self, backend) -> None:  # type: ignore[no-untyped-def]
+        self.backend = backend
+        self.batches: list[np.ndarray] = []
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self.batches.append(batch.copy())
+        return self.backend.infer(batch)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.backend, name)
+
+
+# A rule whose crop of the box below is exactly 64 px (the tiny model's input): no resize.
+# Box (40, 50, 72, 82) is 32 x 32: x 40 - 16 .. 72 + 16, y 50 - 32 .. 82 + 0.
+HAND_RULE = CropRule(left_frac=0.5, top_frac=1.0, right_frac=0.5, bottom_frac=0.0)
+HAND_BOX = (40.0, 50.0, 72.0, 82.0)
+HAND_REGION = (24, 18)
+# A square rule: box (40, 18, 72, 82) is 32 x 64, grown about its centre (56, 50) to 64 x 64.
+SQUARE_RULE = CropRule(left_frac=0.0, top_frac=0.0, right_frac=0.0, bottom_frac=0.0, square=True)
+SQUARE_BOX = (40.0, 18.0, 72.0, 82.0)
+
+
+@pytest.mark.parametrize("backend, rule, box", [
+    ("pytorch", HAND_RULE, HAND_BOX), ("pytorch", SQUARE_RULE, SQUARE_BOX),
+    ("onnxruntime", HAND_RULE, HAND_BOX), ("onnxruntime", SQUARE_RULE, SQUARE_BOX)])
+def test_estimator_feeds_the_hand_computed_crop(exported_model_dir: Path, tmp_path: Path,
+                                                only_artefacts, backend: str, rule: CropRule,
+                                                box: tuple) -> None:  # type: ignore[no-untyped-def]
+    """Through ``estimate(frame, boxes=...)``: the uint8 BGR crop (PyTorch) and the normalised
+    RGB NCHW floats (ONNX Runtime on model.onnx) are the frame's pixels at (24, 18), 64 px."""
+    from gldpose_sdk import PoseEstimator
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(exported_model_dir, model_dir)
+    manifest = read_manifest(model_dir)
+    keep = "model.safetensors" if backend == "pytorch" else "model.onnx"
+    write_manifest(model_dir, dataclasses.replace(only_artefacts(manifest, keep), crop=rule))
+    frame = coloured_frame(120, 110)
+    with PoseEstimator(model_dir, backend=backend, device="cpu", detector="none") as est:
+        spy = _Spy(est._backend)
+        est._backend = spy  # type: ignore[assignment]
+        (pose,) = est.estimate(frame, boxes=[box])
+    (sent,) = spy.batches
+    x0, y0 = HAND_REGION
+    y, x = np.mgrid[y0:y0 + 64, x0:x0 + 64]
+    if backend == "pytorch":
+        assert spy.input_layout == "nhwc_uint8_bgr"
+        np.testing.assert_array_equal(sent[0], expected_bgr(x0, y0, 64))
+    else:
+        assert spy.input_layout == "nchw_float"
+        want = np.stack([(red(x, y) / 255 - 0.485) / 0.229, (green(x, y) / 255 - 0.456) / 0.224,
+                         (blue(x, y) / 255 - 0.406) / 0.225])
+        np.testing.assert_allclose(sent[0], want, rtol=0, atol=1e-5)
+    assert pose.box == box
