@@ -4,14 +4,14 @@ Every artefact in a model folder runs on the same inputs as PyTorch FP32 (random
 tensors and real-looking synthetic crops); logits are decoded with the manifest's bins and the
 max and mean |delta| of yaw, pitch and roll (degrees) are reported. FP32 runs must stay within
 ``FP32_TOL_DEG``, FP16 runs within ``FP16_TOL_DEG``; bf16 (OpenVINO's default on CPUs with
-AVX512_BF16) and INT8 runs are reported, not gated. The runtimes are driven directly here, not
-through the SDK's backends, so a backend bug cannot hide an export bug.
+AVX512_BF16) and INT8 runs are reported, not gated. ONNX Runtime and OpenVINO are driven
+directly here, not through the SDK's backends, so a backend bug cannot hide an export bug;
+TensorRT engines run through the SDK's TensorRT backend, the project's one engine runner.
 """
 from __future__ import annotations
 
 import importlib
 import logging
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,7 +22,9 @@ import torch
 
 from gldpose_export import ExportError, ParityError
 from gldpose_sdk.decode import decode_logits
-from gldpose_sdk.engine_compat import check_engine_compat, engine_identity
+from gldpose_sdk.backends import load_backend_class, missing_packages
+from gldpose_sdk.config import BackendOptions
+from gldpose_sdk.errors import BackendUnavailableError
 from gldpose_sdk.manifest import ANGLE_NAMES, Artefact, InputSpec, Manifest, verify_artefact
 from gldpose_sdk.model import load_model
 from gldpose_sdk.manifest import NO_MARGIN
@@ -267,19 +269,27 @@ def _weakest(run_precision: str, weight_precision: str) -> str:
 
 
 def run_tensorrt(model_dir: Path, art: Artefact, manifest: Manifest,
-                  inputs: np.ndarray) -> list[RuntimeRun]:
-    path = verify_artefact(model_dir, art)
-    from gldpose_export.formats import to_tensorrt
+                 inputs: np.ndarray) -> list[RuntimeRun]:
+    """Run an engine through the SDK's TensorRT backend (the project's one engine runner).
 
-    try:
-        check_engine_compat(engine_identity(art), to_tensorrt.current_identity(), art.path)
-        runner = to_tensorrt.EngineRunner(path)
-    except ExportError as exc:  # tensorrt or CUDA missing here: report, do not fail
+    Skipped, with the reason, where tensorrt/cuda-python, a CUDA device or a matching GPU and
+    TensorRT version are missing.
+    """
+    verify_artefact(model_dir, art)  # the digest is checked even where the engine cannot run
+    missing = missing_packages("tensorrt")
+    if missing:
         return [RuntimeRun("tensorrt", art.precision,
-                           skipped=re.split(r"[:(]", str(exc))[0].strip())]
-    outputs = runner(inputs)
-    return [RuntimeRun(f"tensorrt {art.versions.tensorrt}", art.precision,
-                       _angles(outputs, art, manifest))]
+                           skipped=f"{', '.join(missing)} not installed")]
+    try:
+        backend = load_backend_class("tensorrt").open_artefact(
+            model_dir, manifest, art, BackendOptions(device="cuda"))
+    except BackendUnavailableError as exc:  # no GPU here, or built elsewhere: report, not fail
+        return [RuntimeRun("tensorrt", art.precision, skipped=exc.reason)]
+    with backend:
+        info = backend.describe()
+        logits = backend.infer(np.ascontiguousarray(inputs, dtype=np.float32))
+    return [RuntimeRun(f"tensorrt {info.runtime_version} {info.device}", art.precision,
+                       _angles({"logits": logits}, art, manifest))]
 
 
 def _runner(fmt: str) -> Callable[[Path, Artefact, Manifest, np.ndarray], list[RuntimeRun]]:
