@@ -1,7 +1,10 @@
 """Which kind of machine this is (DESIGN 7): Jetson, desktop NVIDIA GPU, or CPU only.
 
 Detection reads files and runs ``nvidia-smi``; it never imports torch or a CUDA binding, so
-``backend="auto"`` can decide before any runtime is loaded.
+``backend="auto"`` can decide before any runtime is loaded. The GPU names it finds only
+classify the platform: the identity a TensorRT engine is built for and checked against (name
+and compute capability) is read through CUDA, once, by
+:func:`gldpose_sdk.backends.tensorrt.gpu.read_gpu`.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ class PlatformInfo:
 
     Attributes:
         kind: one of :data:`PLATFORMS`.
-        gpu_names: NVIDIA GPU names seen (empty on CPU-only machines).
+        gpu_names: NVIDIA GPU names seen (empty on CPU-only machines), for messages only.
         evidence: the file or command that decided ``kind``.
     """
 
