@@ -3,8 +3,18 @@
 Writes annotated output (``--out``) and JSON lines (``--json``: one object per frame with the
 source, the frame index and the poses) and prints a short table. Videos and cameras go
 through ``PoseEstimator.track`` (full detection now and then, faces followed between), with a
-progress bar showing frames per second. Errors (unreadable input, unavailable backend, bad
-model folder) print one line on stderr and exit with status 2.
+progress bar showing frames per second.
+
+A folder is processed image by image: an image that cannot be read or is refused (corrupt,
+empty, too large) gets one line on stderr (``gldpose predict: skipped PATH: why``) and a JSON
+record with an ``error`` key, and the run goes on with the next image.
+
+Exit status:
+    0: every input was processed.
+    1: some images of a folder failed (each reported on stderr); the others were processed.
+    2: nothing could be run: bad arguments, a missing or unreadable source (a single image or
+       video), a folder without images, a bad model folder, an unavailable backend, or an
+       output that cannot be written. One line on stderr, no traceback.
 """
 from __future__ import annotations
 
@@ -14,7 +24,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import cv2
 import numpy as np
@@ -32,6 +42,7 @@ from gldpose_sdk.preprocess import IMAGE_SUFFIXES, read_image_bgr
 _LOG = logging.getLogger(__name__)
 VIDEO_FOURCC = {".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v", ".mp4": "mp4v"}
 TABLE_ROWS = 40
+EXIT_OK, EXIT_INPUTS_FAILED, EXIT_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,15 +97,41 @@ def _source_kind(source: str) -> str:
     return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
 
 
-def _images(source: str, kind: str) -> Iterator[Frame]:
+def _image_files(source: str, kind: str) -> list[Path]:
+    """The image source itself, or a folder's image files in name order."""
     if kind == "image":
-        yield Frame(source, 0, read_image_bgr(source))
-        return
-    files = sorted(p for p in Path(source).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        return [Path(source)]
+    files = sorted(p for p in Path(source).iterdir()
+                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {source}")
-    for path in files:
-        yield Frame(str(path), 0, read_image_bgr(path))
+    return files
+
+
+def _predict_images(estimator: PoseEstimator, source: str, kind: str,
+                    outputs: _Outputs) -> tuple[int, int]:
+    """Poses of an image or of each image of a folder; returns (images done, images failed).
+
+    In a folder, an image that cannot be read or that the estimator refuses (InputError) is
+    reported on stderr, recorded in the JSON lines and skipped. A single image source that
+    fails raises (exit status 2): there is nothing else to do.
+    """
+    done = failed = 0
+    for path in _image_files(source, kind):
+        try:
+            frame = Frame(str(path), 0, read_image_bgr(path))
+            poses = estimator.estimate(frame.image)
+        except InputError as exc:
+            if kind == "image":
+                raise
+            failed += 1
+            reason = " ".join(str(exc).split())  # one line, whatever the message holds
+            print(f"gldpose predict: skipped {path}: {reason}", file=sys.stderr)
+            outputs.add_failure(str(path), reason)
+            continue
+        outputs.add(frame, poses)
+        done += 1
+    return done, failed
 
 
 class _Outputs:
@@ -110,6 +147,12 @@ class _Outputs:
             self.json_fh = open(args.json, "w", encoding="utf-8")
         if args.out is not None and kind == "folder":
             args.out.mkdir(parents=True, exist_ok=True)
+
+    def add_failure(self, source: str, reason: str) -> None:
+        """Record an input that was skipped (JSON lines only; stderr has its own line)."""
+        if self.json_fh is not None:
+            record = {"source": source, "frame": 0, "poses": [], "error": reason}
+            self.json_fh.write(json.dumps(record) + "\n")
 
     def add(self, frame: Frame, poses: list[Pose]) -> None:
         if self.json_fh is not None:
@@ -171,12 +214,10 @@ def _run(args: argparse.Namespace) -> int:
     _LOG.info("%s", estimator.describe().to_dict())
     args.fps_out = _video_fps(args.source, kind)
     outputs = _Outputs(args, kind)
-    n_frames = 0
+    n_frames = failed = 0
     try:
         if kind in ("image", "folder"):
-            for frame in _images(args.source, kind):
-                outputs.add(frame, estimator.estimate(frame.image))
-                n_frames += 1
+            n_frames, failed = _predict_images(estimator, args.source, kind, outputs)
         else:
             n_frames = _track_video(estimator, args, outputs, kind)
     except KeyboardInterrupt:
@@ -185,7 +226,10 @@ def _run(args: argparse.Namespace) -> int:
         outputs.close()
         estimator.close()
     outputs.print_table(n_frames)
-    return 0
+    if failed:
+        print(f"{failed} image(s) failed and were skipped (listed on stderr)")
+        return EXIT_INPUTS_FAILED
+    return EXIT_OK
 
 
 def _track_video(estimator: PoseEstimator, args: argparse.Namespace, outputs: _Outputs,
@@ -236,7 +280,7 @@ def _video_fps(source: str, kind: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``gldpose predict``; returns the exit status (2 on any input error)."""
+    """Entry point of ``gldpose predict``; returns the exit status (module docstring)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -244,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except (GldposeError, ValueError, OSError, cv2.error) as exc:
         print(f"gldpose predict: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

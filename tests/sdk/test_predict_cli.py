@@ -98,3 +98,56 @@ def test_errors_exit_2_without_traceback(case: str, phrase: str, tiny_model_dir:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert phrase in err and "Traceback" not in err
+
+
+def test_folder_with_bad_files_reports_skips_and_exits_1(
+        tiny_model_dir: Path, images: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Corrupt, cut-off and empty files are reported one line each; the good ones still run."""
+    good = cv2.imencode(".jpg", cv2.imread(str(images / "face1.png")))[1].tobytes()
+    (images / "a_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg" * 10)
+    (images / "b_empty.png").write_bytes(b"")
+    (images / "c_header_only.jpg").write_bytes(good[:200])
+    (images / "d_folder.jpg").mkdir()  # not a file: not an input at all
+    js = tmp_path / "poses.jsonl"
+    code = main([str(images), *_args(tiny_model_dir, "--json", str(js))])
+    out, err = capsys.readouterr()
+    assert code == 1
+    skipped = [line for line in err.splitlines() if line.startswith("gldpose predict: skipped")]
+    assert len(skipped) == 3 and "Traceback" not in err
+    for name, line in zip(("a_corrupt.jpg", "b_empty.png", "c_header_only.jpg"), skipped):
+        assert name in line and "cannot decode image" in line
+    records = _lines(js)
+    assert [Path(r["source"]).name for r in records] == [
+        "a_corrupt.jpg", "b_empty.png", "c_header_only.jpg", "face0.png", "face1.png",
+        "face2.png"]
+    assert [len(r["poses"]) for r in records] == [0, 0, 0, 1, 1, 1]
+    assert all("error" in r for r in records[:3]) and not any("error" in r for r in records[3:])
+    assert "3 face(s) in 3 frame(s)" in out and "3 image(s) failed" in out
+    for name in ("face0.png", "face1.png", "face2.png"):  # processed after the bad files
+        assert name in out
+
+
+def test_folder_whose_images_all_fail_exits_1_and_empty_folder_exits_2(
+        tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.jpg").write_bytes(b"garbage")
+    assert main([str(bad), *_args(tiny_model_dir)]) == 1
+    assert "skipped" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    assert main([str(empty), *_args(tiny_model_dir)]) == 2
+    assert "no images" in capsys.readouterr().err
+
+
+def test_folder_image_refused_by_the_estimator_is_skipped(
+        tiny_model_dir: Path, images: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An image that decodes but is refused (here: 1 px high) is skipped like a corrupt one."""
+    cv2.imwrite(str(images / "z_sliver.png"), np.zeros((1, 50, 3), np.uint8))
+    assert main([str(images), *_args(tiny_model_dir)]) == 1
+    out, err = capsys.readouterr()
+    (line,) = [text for text in err.splitlines() if "skipped" in text]
+    assert "z_sliver.png" in line and "too small" in line
+    assert "3 face(s) in 3 frame(s)" in out
