@@ -1,9 +1,9 @@
 """PoseEstimator public API: crops, frames with boxes, detectors, video, describe, errors."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import cv2
@@ -20,6 +20,7 @@ from gldpose_sdk import (
     PoseEstimator,
 )
 from gldpose_sdk.config import EstimatorConfig
+from gldpose_sdk.decode import decode_implementation
 
 pytest.importorskip("torch", reason="torch not installed")
 
@@ -36,8 +37,9 @@ def test_estimate_crops_list_and_array_agree(estimator: PoseEstimator,
     poses = estimator.estimate_crops(crops)
     assert len(poses) == len(crops) and all(isinstance(p, Pose) for p in poses)
     assert poses[1].box == (0.0, 0.0, 60.0, 80.0) and poses[1].score == 1.0
-    assert all(-99 <= a <= 99 for p in poses for a in p.angles_deg)
-    assert all(0 < s < 99 for p in poses for s in p.std_deg)
+    angles = np.array([p.angles_deg for p in poses])
+    assert np.all(np.ptp(angles, axis=0) > 5.0)       # different crops, different poses
+    assert all(s > 0 for p in poses for s in p.std_deg)
     same = [c for c in crops if c.shape == (64, 64, 3)]
     from_array = estimator.estimate_crops(np.stack(same))
     from_list = estimator.estimate_crops(same)
@@ -95,24 +97,6 @@ def test_callable_detector_filters_and_orders(tiny_model_dir: Path,
     assert poses[0].score == pytest.approx(0.9)
 
 
-def test_thread_safe(estimator: PoseEstimator, crops: list[np.ndarray]) -> None:
-    expected = np.array([p.angles_deg for p in estimator.estimate_crops(crops)])
-    results: list[np.ndarray] = []
-
-    def work() -> None:
-        for _ in range(3):
-            results.append(np.array([p.angles_deg for p in estimator.estimate_crops(crops)]))
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(results) == 12
-    for r in results:
-        np.testing.assert_allclose(r, expected, atol=1e-5)
-
-
 def test_describe(estimator: PoseEstimator, tiny_model_dir: Path) -> None:
     info = estimator.describe()
     data = info.to_dict()
@@ -120,7 +104,8 @@ def test_describe(estimator: PoseEstimator, tiny_model_dir: Path) -> None:
     assert data["backend"]["name"] == "pytorch" and data["requested_backend"] == "pytorch"
     assert data["model_dir"] == str(tiny_model_dir) and data["input_size_px"] == 64
     assert data["backend"]["artefact_sha256"] == estimator.manifest.find("safetensors").sha256
-    assert data["decode"] in ("compiled", "numpy")
+    compiled = importlib.util.find_spec("gldpose_sdk._decode") is not None
+    assert data["decode"] == decode_implementation() == ("compiled" if compiled else "numpy")
     assert "pytorch" in repr(estimator)
 
 
