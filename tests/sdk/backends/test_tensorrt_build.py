@@ -271,6 +271,15 @@ def test_unwritable_model_folder_caches_in_the_user_folder(
     assert fakes.trt_state.builds == 1
 
 
+def test_no_writable_cache_folder_is_unavailable(fakes: Fakes, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fakes.module("cache"), "_can_write", lambda folder: False)
+    with pytest.raises(BackendUnavailableError, match="GLDPOSE_CACHE_DIR") as info:
+        _load(fakes, _model_dir(tmp_path / "m"))
+    assert info.value.reason == "no writable folder for the TensorRT engine cache"
+    assert fakes.trt_state.builds == 0
+
+
 def test_engine_failing_parity_is_not_cached(fakes: Fakes, tmp_path: Path) -> None:
     model_dir = _model_dir(tmp_path / "m")
     fakes.trt_state.logit_offset = np.linspace(0, 40, 66, dtype=np.float32)  # tilts each angle

@@ -37,7 +37,11 @@ from typing import Any
 
 from gldpose_sdk.backend_timing import default_cache_dir
 from gldpose_sdk.backends.tensorrt.identity import EngineIdentity, identity_slug
-from gldpose_sdk.errors import BackendRuntimeError, ManifestMismatchError
+from gldpose_sdk.errors import (
+    BackendRuntimeError,
+    BackendUnavailableError,
+    ManifestMismatchError,
+)
 
 _LOG = logging.getLogger(__name__)
 RECORD_FORMAT = "gldpose-tensorrt-engine/1"
@@ -161,14 +165,16 @@ def writable_root(model_dir: Path) -> Path:
     """The first of :func:`cache_roots` that can be written (created if needed).
 
     Raises:
-        BackendRuntimeError: neither the model folder nor the user cache folder is writable.
+        BackendUnavailableError: neither the model folder nor the user cache folder is
+            writable, so no engine can be built here for later use.
     """
     for root in cache_roots(model_dir):
         if _can_write(root):
             return root
-    raise BackendRuntimeError(
-        f"cannot cache a TensorRT engine: neither {cache_roots(model_dir)[0]} nor "
-        f"{cache_roots(model_dir)[1]} is writable; set GLDPOSE_CACHE_DIR to a writable folder")
+    raise BackendUnavailableError(
+        f"cannot build a TensorRT engine to cache: neither {cache_roots(model_dir)[0]} nor "
+        f"{cache_roots(model_dir)[1]} is writable; set GLDPOSE_CACHE_DIR to a writable folder",
+        reason="no writable folder for the TensorRT engine cache")
 
 
 def _can_write(folder: Path) -> bool:
