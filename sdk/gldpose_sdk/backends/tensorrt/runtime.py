@@ -51,6 +51,8 @@ from gldpose_sdk.manifest import (
 )
 
 _LOG = logging.getLogger(__name__)
+
+
 class TensorRTBackend(Backend):
     """Runs a serialized engine with one execution context, stream and device buffers."""
 
@@ -97,8 +99,8 @@ class TensorRTBackend(Backend):
         request = BuildRequest(here, options.artefact_precision, options.max_batch)
         opener = functools.partial(cls._from_bytes, manifest=manifest, options=options,
                                    device=(index, info))
-        backend = obtain_engine(Path(model_dir), manifest, request, opener)
-        return backend  # type: ignore[return-value]
+        engine = obtain_engine(Path(model_dir), manifest, request, opener)
+        return engine  # type: ignore[return-value]  (opener returns this class)
 
     @classmethod
     def open_artefact(cls, model_dir: Path, manifest: Manifest, artefact: Artefact,
