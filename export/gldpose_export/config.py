@@ -31,7 +31,7 @@ class ExportConfig:
         simplify: simplify the ONNX graphs with onnxslim when it is installed.
         workspace_mib: TensorRT builder workspace limit, MiB.
         timing_cache: TensorRT timing cache file (read if present, written after the build);
-            ``None`` means ``out_dir/tensorrt_timing.smCC.trtVERSION.cache`` (per GPU and
+            ``None`` means ``out_dir/tensorrt_timing.<gpu>.sm<CC>.trt<VERSION>.cache`` (per GPU and
             TensorRT version, as caches are not portable).
         verify: run :func:`gldpose_export.verify.verify_model_dir` after exporting.
         verify_random: random normalised inputs used by the verification.

@@ -19,22 +19,32 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 import torch
-
-from gldpose_export import ExportError, ParityError
-from gldpose_sdk.decode import decode_logits
 from gldpose_sdk.backends import load_backend_class, missing_packages
 from gldpose_sdk.config import BackendOptions
+from gldpose_sdk.decode import decode_logits
 from gldpose_sdk.errors import BackendUnavailableError
-from gldpose_sdk.manifest import ANGLE_NAMES, Artefact, InputSpec, Manifest, verify_artefact
+from gldpose_sdk.manifest import (
+    ANGLE_NAMES,
+    NO_MARGIN,
+    Artefact,
+    InputSpec,
+    Manifest,
+    verify_artefact,
+)
 from gldpose_sdk.model import load_model
-from gldpose_sdk.manifest import NO_MARGIN
-from gldpose_sdk.preprocess import IMAGE_SUFFIXES, normalise, prepare_crop, read_image_bgr
+from gldpose_sdk.preprocess import (
+    IMAGE_SUFFIXES,
+    normalise,
+    prepare_crop,
+    read_image_bgr,
+)
+from gldpose_sdk.tolerances import FP16_TOL_DEG, FP32_TOL_DEG, TOLERANCES_DEG
+
+from gldpose_export import ExportError, ParityError
 
 _LOG = logging.getLogger(__name__)
 
-FP32_TOL_DEG = 0.05
-FP16_TOL_DEG = 0.5
-TOLERANCES_DEG: dict[str, float] = {"fp16": FP16_TOL_DEG, "fp32": FP32_TOL_DEG}
+__all__ = ["FP16_TOL_DEG", "FP32_TOL_DEG", "TOLERANCES_DEG", "verify_model_dir"]
 
 
 @dataclass(frozen=True)

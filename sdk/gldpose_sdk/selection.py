@@ -65,8 +65,9 @@ def unavailable_reason(name: str, manifest: Manifest) -> str | None:
     missing = missing_packages(name)
     if missing:
         return f"{', '.join(missing)} not installed"
-    fmt = BACKENDS.entry(name).artefact
-    if not manifest.has(fmt):
+    entry = BACKENDS.entry(name)
+    if not manifest.has(entry.artefact) and not any(manifest.has(f) for f in entry.builds_from):
+        fmt = entry.artefact
         return f"the manifest lists no {fmt} artefact (export it: gldpose export --formats {fmt})"
     return None
 

@@ -43,10 +43,9 @@ def small_copy(exported_dir: Path, tmp_path: Path):
         keep = {"model.safetensors", *paths}
         for art in manifest.artefacts:
             if art.path in keep:
-                for src in [exported_dir / art.path] + (
-                        [(exported_dir / art.path).with_suffix(".bin")]
-                        if art.format == "openvino" else []):
-                    dst = tmp_path / src.relative_to(exported_dir)
+                for listed in art.files:   # every file of the artefact, with its digest
+                    src = exported_dir / listed.path
+                    dst = tmp_path / listed.path
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, dst)
         arts = tuple(a for a in manifest.artefacts if a.path in keep)

@@ -5,16 +5,21 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-import pytest
-
 import gldpose_sdk.backends as backends
 import gldpose_sdk.selection as select
+import pytest
 from gldpose_sdk import PoseEstimator
+from gldpose_sdk.backends.tensorrt.identity import check_engine_compat, engine_identity
 from gldpose_sdk.config import BackendOptions
-from gldpose_sdk.engine_compat import check_engine_compat, engine_identity
 from gldpose_sdk.errors import BackendUnavailableError, ManifestMismatchError
 from gldpose_sdk.hardware import PlatformInfo
-from gldpose_sdk.manifest import Artefact, ArtefactFile, BuildTarget, RuntimeVersions, read_manifest
+from gldpose_sdk.manifest import (
+    Artefact,
+    ArtefactFile,
+    BuildTarget,
+    RuntimeVersions,
+    read_manifest,
+)
 
 CPU = PlatformInfo("cpu")
 GPU = PlatformInfo("nvidia_gpu", ("NVIDIA H100 80GB HBM3",))
@@ -109,11 +114,8 @@ def test_engine_built_for_another_gpu_is_skipped(
     class FakeTensorRT:
         @classmethod
         def load(cls, model_dir, manifest, options):  # type: ignore[no-untyped-def]
-            try:
-                check_engine_compat(engine_identity(engine), ("10.3.0", "NVIDIA H100", "9.0"),
-                                    engine.path)
-            except ManifestMismatchError as exc:
-                raise BackendUnavailableError(str(exc), reason=str(exc)) from exc
+            check_engine_compat(engine_identity(engine), ("10.3.0", "NVIDIA H100", "9.0"),
+                                engine.path)
 
     real = select.load_backend_class
     monkeypatch.setattr(select, "load_backend_class",

@@ -13,6 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from torch import nn
@@ -31,6 +32,7 @@ LOGITS_FILE = "model.onnx"
 ANGLES_FILE = "model_angles.onnx"
 FP16_FILE = "model_fp16.onnx"
 UINT8_FILE = "model_u8.onnx"
+REFERENCE_FILE = "model_reference.npz"   # inputs + PyTorch logits, for parity on the target
 _MAX_DYNAMIC_BATCH = 4096
 
 
@@ -90,8 +92,11 @@ def export_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
     size_px = manifest.input.size_px
     batch = (1, config.batch_min_opt_max[1], 0)  # 0: no upper bound on the dynamic axis
     notes = write_onnx(model, out_dir / LOGITS_FILE, (LOGITS_NAME,), size_px, config)
-    arts = [make_artefact(out_dir, LOGITS_FILE, "onnx", output="logits", batch_min_opt_max=batch,
-                          versions=_versions(out_dir / LOGITS_FILE), notes=notes)]
+    write_reference(model, manifest, out_dir / REFERENCE_FILE)
+    arts = [make_artefact(out_dir, (LOGITS_FILE, REFERENCE_FILE), "onnx", output="logits",
+                          batch_min_opt_max=batch, versions=_versions(out_dir / LOGITS_FILE),
+                          notes=notes + f"; {REFERENCE_FILE}: 8 inputs and PyTorch's logits, the "
+                          "reference a TensorRT engine built on the target is checked against")]
     if config.uint8_onnx:
         notes = write_onnx(FoldedPreprocessing(_copy(model), manifest.input).eval(),
                            out_dir / UINT8_FILE, (LOGITS_NAME,), size_px, config,
@@ -110,6 +115,20 @@ def export_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
                                   batch_min_opt_max=batch,
                                   versions=_versions(out_dir / ANGLES_FILE), notes=notes))
     return tuple(arts)
+
+
+def write_reference(model: PoseNet, manifest: Manifest, path: Path) -> Path:
+    """Store 8 verification inputs and PyTorch FP32's logits for them (``inputs``, ``logits``).
+
+    Where ONNX Runtime is absent (a Jetson), an engine built on the target is compared with these.
+    """
+    from gldpose_export.verify import make_inputs
+
+    inputs = make_inputs(manifest.input, n_random=4, n_crops=4, seed=0)
+    with torch.no_grad():
+        logits = model.eval()(torch.from_numpy(inputs)).numpy().astype(np.float32)
+    np.savez(path, inputs=inputs, logits=logits)
+    return path
 
 
 def export_fp16_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,

@@ -23,11 +23,14 @@ class BackendEntry:
             the module relative to this package.
         requires: import names that must all be installed (checked without importing them).
         artefact: the manifest artefact format the backend runs.
+        builds_from: artefact formats it can build its own artefact from on first use
+            (TensorRT builds its engine on the target from the ONNX file).
     """
 
     target: str
     requires: tuple[str, ...]
     artefact: str
+    builds_from: tuple[str, ...] = ()
 
 
 BACKENDS: Registry[BackendEntry] = Registry("backend", __name__, {
@@ -36,7 +39,7 @@ BACKENDS: Registry[BackendEntry] = Registry("backend", __name__, {
     "pytorch": BackendEntry("torch_eager:PyTorchBackend", ("torch", "torchvision", "safetensors"),
                             "safetensors"),
     "tensorrt": BackendEntry("tensorrt.runtime:TensorRTBackend", ("cuda.bindings", "tensorrt"),
-                             "tensorrt"),
+                             "tensorrt", builds_from=("onnx",)),
 })
 
 

@@ -26,9 +26,8 @@ from gldpose_sdk.manifest import (
     read_verified,
 )
 from gldpose_sdk.registry import is_installed
+from gldpose_sdk.tolerances import TOLERANCES_DEG
 
-#: Max |delta| (degrees) an engine may show against its reference, by engine precision.
-TOLERANCES_DEG: dict[str, float] = {"fp32": 0.05, "fp16": 0.5}
 REFERENCE_SUFFIX = "_reference.npz"
 N_SYNTHETIC = 8
 _MAX_REFERENCE_BYTES = 64 << 20
