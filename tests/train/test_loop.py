@@ -94,3 +94,17 @@ def test_mixing_a_second_source_at_a_chosen_fraction(tiny_300wlp, make_300wlp, t
     assert len(train) == 16 and list(train.counts) == [12, 4]   # 12 real + 4 renders
     with pytest.raises(ValueError, match="mix_fraction"):
         TrainConfig(dataset="300wlp", data=".", out_dir=".", mix_fraction=1.0)
+
+
+def test_eval_as_deployed_with_flip_and_std_coverage(tiny_model_dir, tiny_300wlp, tmp_path):
+    out_json = tmp_path / "deployed.json"
+    assert gldpose_cli.main(["eval", "--checkpoint", str(tiny_model_dir), "--on",
+                             f"set=300wlp:{tiny_300wlp}", "--flip", "--json",
+                             str(out_json)]) == 0
+    results = json.loads(out_json.read_text())
+    plain = results[f"{tiny_model_dir.name}|set|plain"]
+    flipped = results[f"{tiny_model_dir.name}|set|flip"]
+    assert plain["count"] == flipped["count"] == 16
+    assert plain["mae"] != flipped["mae"]          # the mirrored pass changes the answers
+    assert 0.0 <= plain["raw_std"]["yaw"]["within_1std"] <= 1.0
+    assert gldpose_cli.main(["eval", "--checkpoint", str(tiny_model_dir)]) == 2

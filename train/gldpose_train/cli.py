@@ -145,10 +145,15 @@ def train_main(argv: list[str]) -> int:
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gldpose eval", description="Evaluate a model folder.")
+    p = argparse.ArgumentParser(prog="gldpose eval", description="Evaluate a model folder: the "
+                                "paper's protocol (--dataset/--data, Hopenet's crop), or as "
+                                "deployed (--on: the model's own crop rule, std coverage).")
     p.add_argument("--checkpoint", required=True, help="model folder (manifest + safetensors)")
-    p.add_argument("--dataset", required=True, choices=_dataset_names())
-    p.add_argument("--data", required=True)
+    p.add_argument("--dataset", choices=_dataset_names())
+    p.add_argument("--data")
+    p.add_argument("--on", action="append", default=[], type=_eval_set_arg,
+                   help="NAME=DATASET:PATH[:SPLIT], repeatable: evaluate as deployed")
+    p.add_argument("--flip", action="store_true", help="--on: also flip-averaged rows")
     p.add_argument("--split", default="val", help="split for sets with a split column")
     p.add_argument("--json", default="", help="write {yaw, pitch, roll, mae, count, ...}")
     p.add_argument("--plot", default="", help="PNG of MAE by |yaw| band")
@@ -169,6 +174,10 @@ def eval_main(argv: list[str]) -> int:
 
         args = _eval_parser().parse_args(argv)
         model, manifest = load_model(args.checkpoint, args.device)
+        if args.on:
+            return _eval_deployed(model, manifest, args)
+        if not (args.dataset and args.data):
+            raise ValueError("give --dataset and --data, or --on NAME=DATASET:PATH[:SPLIT]")
         opts = DatasetOptions(crop_margin_k=args.crop_margin, max_samples=args.max_samples or None)
         data = build_dataset(args.dataset, args.data, split=args.split, train=False,
                              input_size_px=manifest.input.size_px, options=opts)
@@ -183,6 +192,29 @@ def eval_main(argv: list[str]) -> int:
         print(format_table(result, args.dataset))
         return 0
     return _run(go, argv)
+
+
+def _eval_deployed(model, manifest, args: argparse.Namespace) -> int:
+    import json
+
+    from gldpose_train.model_eval import evaluate_model, format_results
+
+    results = {}
+    for evalset in args.on:
+        for flip in ((False, True) if args.flip else (False,)):
+            key = f"{Path(args.checkpoint).name}|{evalset.name}|{'flip' if flip else 'plain'}"
+            results[key] = evaluate_model(model, manifest, evalset, flip, args.device)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True))
+    print(format_results(results))
+    for key, r in results.items():
+        raw = [r["raw_std"][a]["within_1std"] for a in ("yaw", "pitch", "roll")]
+        lines = [f"raw {'/'.join(f'{v:.0%}' for v in raw)}"]
+        if "calibrated_std" in r:
+            lines.append("calibrated " + "/".join(
+                f"{v:.0%}" for v in r["calibrated_std"]["within_1std"]))
+        print(f"{key}: errors within 1 std (yaw/pitch/roll): {', '.join(lines)}")
+    return 0
 
 
 def import_hopenet_main(argv: list[str]) -> int:
