@@ -59,3 +59,92 @@ def test_rejects_bad_logits(bad, phrase):
         decode_logits(bad, CENTRES)
     with pytest.raises(ValueError):
         decode_logits_numpy(bad, CENTRES)
+
+
+def test_implementation_is_named_and_announced_once(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+    import logging
+
+    from gldpose_sdk import decode
+
+    built = importlib.util.find_spec("gldpose_sdk._decode") is not None
+    assert decode.decode_implementation() == ("compiled" if built else "numpy")
+    monkeypatch.setattr(decode, "_announced", False)
+    with caplog.at_level(logging.INFO, logger="gldpose_sdk.decode"):
+        decode_logits(np.zeros((1, 3, 66), np.float32), CENTRES)
+        decode_logits(np.zeros((1, 3, 66), np.float32), CENTRES)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"gldpose decode: using the {decode.decode_implementation()} implementation"]
+    monkeypatch.setattr(decode, "_compiled", None)
+    assert decode.decode_implementation() == "numpy"
+
+
+class _SpyExtension:
+    """Stands in for the compiled extension: records calls, answers like the numpy decode."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def decode(self, logits, centres, return_probs=False):  # type: ignore[no-untyped-def]
+        self.calls.append((logits.dtype, centres.dtype, return_probs))
+        return decode_logits_numpy(logits, centres, return_probs)
+
+
+def test_compiled_path_gets_float32_centres_and_the_probs_flag(monkeypatch, rng) -> None:  # type: ignore[no-untyped-def]
+    from gldpose_sdk import decode
+
+    spy = _SpyExtension()
+    monkeypatch.setattr(decode, "_compiled", spy)
+    logits = rng.standard_normal((4, 3, 66)).astype(np.float32)
+    out = decode_logits(logits, CENTRES.astype(np.float64), return_probs=True)
+    assert len(out) == 3 and spy.calls == [(np.float32, np.float32, True)]
+    ref = decode_logits_numpy(logits, CENTRES, return_probs=True)
+    for got, want in zip(out, ref):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    # float64 logits and non-arrays never reach the extension (it takes float16/32 only)
+    angles, std, probs = decode_logits(logits.astype(np.float64), CENTRES, return_probs=True)
+    np.testing.assert_allclose(angles, ref[0], atol=1e-5)
+    assert probs.shape == (4, 3, 66) and len(spy.calls) == 1
+    with pytest.raises(InputError, match="numpy array"):
+        decode_logits([[[0.0] * 66] * 3], CENTRES)
+    assert len(spy.calls) == 1
+
+
+def test_extension_errors_become_input_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gldpose_sdk import decode
+
+    class Failing:
+        def decode(self, *args):  # type: ignore[no-untyped-def]
+            raise ValueError("NaN or Inf at row n=0, angle=1")
+
+    monkeypatch.setattr(decode, "_compiled", Failing())
+    with pytest.raises(InputError, match=r"^NaN or Inf at row n=0, angle=1$"):
+        decode_logits(np.zeros((1, 3, 66), np.float32), CENTRES)
+
+
+@pytest.mark.parametrize("logits, centres, phrase", [
+    ([[[0.0] * 66] * 3], CENTRES, r"^logits must be a numpy array, got list$"),
+    (np.zeros((3, 66), np.float32), CENTRES,
+     r"^logits must have shape \[N, angles, bins\], got shape \(3, 66\)$"),
+    (np.zeros((1, 3, 66), np.int32), CENTRES, r"^logits must be float16/float32/float64, got int32$"),
+    (np.zeros((1, 3, 65), np.float32), CENTRES,
+     r"^logits have 65 bins but the manifest gives \(66,\) centres$"),
+    (np.zeros((1, 3, 66), np.float32), CENTRES[:, None],
+     r"^logits have 66 bins but the manifest gives \(66, 1\) centres$"),
+    (np.full((1, 3, 66), np.nan, np.float32), CENTRES,
+     r"^logits contain NaN or Inf: the network output is not usable$"),
+])
+def test_numpy_decode_messages(logits, centres, phrase: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match=phrase):
+        decode_logits_numpy(logits, centres)
+
+
+def test_numpy_decode_of_a_known_distribution() -> None:
+    """Half the mass on each of two bins: angle midway, std half their distance."""
+    logits = np.full((1, 3, 66), -1e4, np.float32)
+    logits[0, :, 30] = logits[0, :, 36] = 0.0                   # centres -7.5 and 10.5
+    angles, std, probs = decode_logits_numpy(logits, CENTRES, return_probs=True)
+    np.testing.assert_allclose(angles, 1.5, atol=1e-5)
+    np.testing.assert_allclose(std, 9.0, atol=1e-5)
+    assert angles.dtype == std.dtype == probs.dtype == np.float32
+    np.testing.assert_allclose(probs[0, 0, [30, 36]], 0.5, atol=1e-6)

@@ -240,3 +240,144 @@ def test_estimator_feeds_the_hand_computed_crop(exported_model_dir: Path, tmp_pa
                          (blue(x, y) / 255 - 0.406) / 0.225])
         np.testing.assert_allclose(sent[0], want, rtol=0, atol=1e-5)
     assert pose.box == box
+
+
+# -- resampling: which filter, and the three cutting paths ----------------------------------------
+def stripes(h: int, w: int) -> np.ndarray:
+    """Vertical lines: 255 where x % 4 == 3, else 0 (all channels).
+
+    A 4:1 area average gives 255 / 4 = 63.75 per block; a bilinear filter samples between
+    pixels 4i + 1 and 4i + 2 and gives 0, so the filter in use shows.
+    """
+    x = np.arange(w)
+    row = np.where(x % 4 == 3, 255, 0).astype(np.uint8)
+    return np.repeat(np.repeat(row[None, :, None], h, axis=0), 3, axis=2)
+
+
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    h, w, c = image.shape
+    means = image.reshape(h // factor, factor, w // factor, factor, c).mean(axis=(1, 3))
+    return means
+
+
+def test_shrinking_averages_areas_inside_the_frame() -> None:
+    got = cut_square(stripes(64, 64), (0, 0, 64), 16)
+    assert got.dtype == np.uint8
+    np.testing.assert_allclose(got, 63.75, atol=0.5)
+
+
+def test_shrinking_a_padded_square_averages_areas_with_the_black_border() -> None:
+    """Side 64 = EXACT_PAD_FACTOR x 16: padded exactly, then averaged in 4 x 4 blocks."""
+    frame = stripes(40, 40)
+    got = cut_square(frame, (-6, -6, 64), 16)
+    padded = np.zeros((64, 64, 3))
+    padded[6:46, 6:46] = frame
+    assert got.dtype == np.uint8
+    np.testing.assert_allclose(got, block_mean(padded, 4), atol=0.5)
+
+
+def test_huge_square_shrinks_its_inside_part_by_area() -> None:
+    got = cut_square(stripes(40, 40), (-100, -100, 240), 16)   # the inside lands on [7:9, 7:9]
+    assert got.dtype == np.uint8
+    np.testing.assert_allclose(got[7:9, 7:9], 63.75, atol=0.5)
+    assert got[:7].max() == got[9:].max() == got[:, :7].max() == got[:, 9:].max() == 0
+
+
+@pytest.mark.parametrize("shape", [(4, 40, 3), (40, 4, 3)])
+def test_huge_square_whose_inside_rounds_to_nothing_stays_black(shape: tuple) -> None:
+    # 4 px of 240 map to 0.27 output px: rows (or columns) 7 .. 7, nothing to resize
+    got = cut_square(np.full(shape, 200, np.uint8), (-100, -100, 240), 16)
+    np.testing.assert_array_equal(got, np.zeros((16, 16, 3), np.uint8))
+
+
+def test_growing_interpolates_bilinearly() -> None:
+    row = np.array([0, 0, 0, 0, 200, 200, 200, 200], np.uint8)
+    frame = np.repeat(np.repeat(row[None, :, None], 8, axis=0), 3, axis=2)
+    got = cut_square(frame, (0, 0, 8), 16)[0, :, 0]
+    # output x maps to source (x + 0.5) / 2 - 0.5: x = 7 -> 3.25 (a quarter of the way to 200),
+    # x = 8 -> 3.75; far from the edge the source values repeat
+    assert (got[7], got[8]) == (50, 150)
+    np.testing.assert_array_equal(got[:6], 0)
+    np.testing.assert_array_equal(got[10:], 200)
+
+
+def test_degenerate_box_keeps_a_one_pixel_side() -> None:
+    # x 10.2 .. 10.4 rounds to 10 .. 10: width 0 becomes 1; the height 10 centres the square
+    assert square_region((40, 40, 3), (10.2, 10.0, 10.4, 20.0), NO_MARGIN) == (10, 14, 1)
+    assert square_region((40, 40, 3), (10.0, 10.2, 20.0, 10.4), NO_MARGIN) == (14, 10, 1)
+
+
+def test_inside_fraction_by_hand() -> None:
+    from gldpose_sdk.preprocess import inside_fraction
+
+    assert inside_fraction((40, 40, 3), (8, 8, 16)) == 1.0
+    assert inside_fraction((40, 40, 3), (-8, -4, 16)) == 8 * 12 / 256
+    assert inside_fraction((40, 30, 3), (20, 30, 16)) == 10 * 10 / 256    # w 30, h 40
+    assert inside_fraction((40, 40, 3), (50, 0, 16)) == 0.0
+
+
+# -- checks of what callers hand in ---------------------------------------------------------------
+@pytest.mark.parametrize("image, phrase", [
+    ([[0, 0, 0]], r"frame must be a numpy array \[H, W, 3\] uint8 BGR, got list"),
+    (np.zeros((8, 8), np.uint8), r"frame must have shape \[H, W, 3\] \(BGR\), got \(8, 8\)"),
+    (np.zeros((8, 8, 4), np.uint8), r"must have shape \[H, W, 3\] \(BGR\), got \(8, 8, 4\)"),
+    (np.zeros((8, 8, 3), np.float32), r"frame must be uint8 \(0\.\.255\), got float32"),
+    (np.zeros((1, 8, 3), np.uint8), r"frame is too small: shape \(1, 8, 3\), need at least 2 px"),
+    (np.zeros((8, 1, 3), np.uint8), r"frame is too small: shape \(8, 1, 3\)"),
+])
+def test_bad_images_are_refused(image, phrase: str) -> None:  # type: ignore[no-untyped-def]
+    from gldpose_sdk.errors import InputError
+    from gldpose_sdk.preprocess import check_image
+
+    with pytest.raises(InputError, match=phrase):
+        check_image(image)
+
+
+def test_good_images_pass_contiguous() -> None:
+    from gldpose_sdk.preprocess import check_image
+
+    image = coloured_frame(2, 2)                                   # the smallest allowed
+    assert check_image(image) is image
+    view = coloured_frame(8, 8)[:, ::2]
+    out = check_image(view)
+    assert out.flags.c_contiguous and out is not view
+    np.testing.assert_array_equal(out, view)
+
+
+@pytest.mark.parametrize("box, phrase", [
+    (("a", 0, 1, 1), r"a face box must be four numbers \(x0, y0, x1, y1\), got \('a', 0, 1, 1\)"),
+    ((0, 0, 1), r"four numbers .*got \(0, 0, 1\)"),
+    ((5, 0, 5, 4), r"face box \(5, 0, 5, 4\) is not finite with x1 > x0 and y1 > y0"),
+    ((0, 5, 4, 5), r"face box \(0, 5, 4, 5\) is not finite"),
+    ((6, 0, 5, 4), r"face box \(6, 0, 5, 4\)"),
+    ((0, 0, float("inf"), 4), r"face box \(0, 0, inf, 4\) is not finite"),
+])
+def test_bad_boxes_are_refused(box: tuple, phrase: str) -> None:
+    from gldpose_sdk.errors import InputError
+    from gldpose_sdk.preprocess import check_box
+
+    with pytest.raises(InputError, match=phrase):
+        check_box(box)
+
+
+def test_read_image_bgr(tmp_path: Path) -> None:
+    import cv2
+
+    from gldpose_sdk.errors import InputError
+    from gldpose_sdk.preprocess import read_image_bgr
+
+    frame = coloured_frame(12, 10)
+    cv2.imwrite(str(tmp_path / "f.png"), frame)
+    got = read_image_bgr(str(tmp_path / "f.png"))
+    np.testing.assert_array_equal(got, frame)                     # BGR as stored, lossless
+    with pytest.raises(InputError, match="image file not found: .*none.png"):
+        read_image_bgr(tmp_path / "none.png")
+    (tmp_path / "text.png").write_text("not an image")
+    with pytest.raises(InputError, match="cannot decode image .*text.png: not an image OpenCV"):
+        read_image_bgr(tmp_path / "text.png")
+
+
+def test_normalise_output_is_float32() -> None:
+    rgb = np.ascontiguousarray(_constant_crops()[..., ::-1])
+    assert normalise(rgb, SPEC16).dtype == np.float32
+    assert to_network_input(_constant_crops(), "nchw_float", SPEC16).dtype == np.float32
