@@ -83,10 +83,10 @@ class QualityThresholds:
         min_contrast: standard deviation of the crop's pixels (0..1) below which it is flat.
     """
 
-    max_std_deg: tuple[float, float, float] = (20.0, 20.0, 20.0)
+    max_std_deg: tuple[float, float, float] = (18.0, 18.0, 18.0)
     min_inside_frac: float = 0.7
-    min_brightness: float = 0.1
-    min_contrast: float = 0.04
+    min_brightness: float = 0.03
+    min_contrast: float = 0.02
 
     def __post_init__(self) -> None:
         if len(self.max_std_deg) != 3 or min(self.max_std_deg) <= 0:
