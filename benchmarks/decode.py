@@ -9,33 +9,29 @@ Each implementation turns logits ``[N, 3, 66]`` float32 into angles and std ``[N
 - ``numpy``: ``decode_logits_numpy`` (float64 inside; the fallback and the reference);
 - ``torch``: ``softmax`` + matmul on CPU tensors (float32), when torch is installed.
 
-Prints a table (median microseconds per call over the rounds, and time relative to numpy) and
-writes a JSON file that also holds the best round (less sensitive to other load on the machine).
+Timing is ``bench_common.time_per_call`` (rounds of many calls, the mean per call of each
+round). Prints a table (median microseconds per call over the rounds, and time relative to
+numpy) and the machine line, and writes a JSON file that also holds the best round (less
+sensitive to other load on the machine) and the machine metadata of ``bench_common``.
 
 Usage:
     python benchmarks/decode.py [--json runs/benchmarks/decode.json] [--quick] [--torch-threads K]
+        [--machine-shared auto|yes|no]
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import logging
-import os
-import platform
-import statistics
 import sys
-import time
-from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
+import bench_common as bc
 import numpy as np
-
 from gldpose_sdk import decode as sdk_decode
 from gldpose_sdk.manifest import BinSpec
 
 LOG = logging.getLogger("benchmarks.decode")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (1, 64, 4096)
 NUM_ANGLES = 3
 LOGIT_SCALE = 5.0  # spread of the random logits: peaked but not one-hot, like a trained head
@@ -77,26 +73,6 @@ def make_torch_decode(centres_deg: np.ndarray) -> DecodeFn:
     return decode
 
 
-def time_call(fn: DecodeFn, x: np.ndarray, rounds: int, min_round_s: float) -> tuple[float, float]:
-    """(median, best) over ``rounds`` of the mean time per call, in microseconds."""
-    fn(x)  # warm-up (first-call allocations, torch dispatch caches)
-    calls = 1
-    while True:  # calls per round so that one round lasts at least min_round_s
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn(x)
-        if time.perf_counter() - start >= min_round_s or calls >= 1 << 16:
-            break
-        calls *= 2
-    per_call = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn(x)
-        per_call.append((time.perf_counter() - start) / calls)
-    return statistics.median(per_call) * 1e6, min(per_call) * 1e6
-
-
 def run(batch_sizes: tuple[int, ...], rounds: int, min_round_s: float) -> list[dict]:
     """Time every implementation at every batch size; rows of the result table."""
     centres_deg = BinSpec().centres_deg()
@@ -107,13 +83,14 @@ def run(batch_sizes: tuple[int, ...], rounds: int, min_round_s: float) -> list[d
         x = (rng.standard_normal((n, NUM_ANGLES, centres_deg.size)) * LOGIT_SCALE)
         x = x.astype(np.float32)
         ref_angles, ref_std = sdk_decode.decode_logits_numpy(x, centres_deg)
-        timings = {name: time_call(fn, x, rounds, min_round_s) for name, fn in impls.items()}
+        timings = {name: bc.time_per_call(lambda f=fn, x=x: f(x), rounds, min_round_s)
+                   for name, fn in impls.items()}
         for name, fn in impls.items():
             angles, std = fn(x)
             rows.append({
-                "n": n, "impl": name, "us_per_call": timings[name][0],
-                "us_per_call_best": timings[name][1],
-                "ratio_vs_numpy": timings[name][0] / timings["numpy"][0],
+                "n": n, "impl": name, "us_per_call": timings[name].median_ms * 1e3,
+                "us_per_call_best": timings[name].min_ms * 1e3,
+                "ratio_vs_numpy": timings[name].median_ms / timings["numpy"].median_ms,
                 "max_abs_diff_deg": float(max(np.abs(angles - ref_angles).max(),
                                               np.abs(std - ref_std).max())),
             })
@@ -133,31 +110,25 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def metadata() -> dict:
-    """Where and with what the numbers were measured."""
-    meta = {
-        "python": platform.python_version(), "numpy": np.__version__,
-        "machine": platform.machine(), "processor": platform.processor(),
-        "cpu_count": os.cpu_count(), "decode_implementation": sdk_decode.decode_implementation(),
-        "num_angles": NUM_ANGLES, "num_bins": BinSpec().count, "logit_scale": LOGIT_SCALE,
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
+def settings() -> dict:
+    """What was decoded and with which implementation (the machine is ``bench_common``'s)."""
+    meta = {"decode_implementation": sdk_decode.decode_implementation(),
+            "num_angles": NUM_ANGLES, "num_bins": BinSpec().count, "logit_scale": LOGIT_SCALE}
     if importlib.util.find_spec("torch") is not None:
         import torch
 
-        meta.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+        meta["torch_threads"] = torch.get_num_threads()
     return meta
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table and write the JSON file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=REPO_ROOT / "runs/benchmarks/decode.json",
-                        help="where to write the results (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 short rounds")
+    bc.add_common_arguments(parser, bc.REPO_ROOT / "runs" / "benchmarks" / "decode.json")
     parser.add_argument("--torch-threads", type=int, default=0,
                         help="torch.set_num_threads for the torch column (0: torch's default)")
     args = parser.parse_args(argv)
+    load_at_start = bc.load_average()
     if args.torch_threads > 0 and importlib.util.find_spec("torch") is not None:
         import torch
 
@@ -165,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     rounds, min_round_s = (3, 0.002) if args.quick else (15, 0.05)
     rows = run(BATCH_SIZES, rounds, min_round_s)
-    sys.stdout.write(format_table(rows))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    meta = dict(metadata(), quick=args.quick, rounds=rounds, min_round_s=min_round_s)
-    args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=1, sort_keys=True))
+    machine = bc.machine_info(args.machine_shared, load_at_start)
+    sys.stdout.write(format_table(rows) + bc.shared_note(machine) + "\n")
+    meta = dict(settings(), quick=args.quick, rounds=rounds, min_round_s=min_round_s)
+    bc.write_json(args.json, {"meta": meta, "machine": machine, "results": rows})
     LOG.info("wrote %s", args.json)
     return 0
 
