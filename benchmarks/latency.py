@@ -1,149 +1,227 @@
-"""Latency of every installed backend (and precision variant) x batch size, peers side by side.
+"""Per-face latency: the network alone against end to end, per backend, auto and peers, one run.
 
-For each variant the script loads the model folder through ``PoseEstimator`` and times, as the
-median of ``--runs`` runs after ``--warmup`` runs:
-  * network only: ``backend.infer`` on a normalised batch ``[B, 3, S, S]``;
-  * end to end: ``estimate(frame, boxes)`` with B faces in a 640x480 frame (crop, resize,
-    normalise, infer, decode).
-Both are reported per batch and per face, with the speed-up against the reference row
-(PyTorch FP32, batch 1, network only). Peers (FSA-Net ONNX on ONNX Runtime, OMZ
-head-pose-estimation-adas-0001 on OpenVINO) run at batch 1 from ``--peers`` when that folder
-exists. A table goes to stdout and everything to ``--json``.
+Every variant (``openvino``: the plugin's default precision, bf16 where the CPU has it;
+``openvino-f32``; ``openvino-int8``; ``onnxruntime-u8``: ``model_u8.onnx``, uint8 BGR in;
+``onnxruntime-f32``: ``model.onnx`` on normalised float NCHW; ``pytorch``; ``tensorrt``) is
+loaded through ``PoseEstimator(model, backend=...)``; an ONNX form the folder lacks is exported
+with the public export API into a temporary folder. Per batch size B, timed side by side
+(``bench_common.time_interleaved``): ``net`` = ``backend.infer`` on a ready input; ``frame`` =
+``estimate(frame, boxes=[box] * B)`` on the shipped sample ``frame_03.jpg`` (640x480, head box
+157x169 px); ``crops`` = ``estimate_crops`` on the crop rule's square cut around that box. At
+batch 1 also: ``auto`` = ``PoseEstimator(model)`` (measuring its candidates afresh), ``auto+u8``
+on the folder with ``model_u8.onnx``, and the peers (``--peers``): FSA-Net (its demo's two
+models averaged, and the 1x1 alone; ONNX Runtime) and OMZ head-pose-estimation-adas-0001
+(OpenVINO), end to end with their demos' own preprocessing. Then where the time of the batch-1
+path goes, stage by stage. Targets (issue 12): auto's end to end <= 1.15x its backend's network
+and below both peers, judged on medians and on minima (on a shared machine the minima are the
+cost itself; the medians add waiting behind other work).
 
-    python benchmarks/latency.py [--model DIR] [--quick] [--json runs/benchmarks/latency.json]
+    python benchmarks/latency.py [--model DIR] [--batch-sizes 1 8 32] [--runs 100] [--quick]
+        [--threads N] [--json runs/benchmarks/latency.json] [--machine-shared auto|yes|no]
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import logging
 import os
-import platform
-import statistics
 import sys
-import time
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
+import bench_common as bc
 import cv2
+import gldpose_sdk
 import numpy as np
-
 from gldpose_sdk import GldposeError, PoseEstimator
 from gldpose_sdk.backends import missing_packages
 from gldpose_sdk.config import BackendOptions, EstimatorConfig
-from gldpose_sdk.decode import decode_implementation
-from gldpose_sdk.hardware import detect_platform
+from gldpose_sdk.decode import decode_implementation, decode_logits
+from gldpose_sdk.default_model import require_default_model
+from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces
+from gldpose_sdk.inference import crop_quality, infer_poses
 from gldpose_sdk.manifest import read_manifest
-from gldpose_sdk.preprocess import cut_box
+from gldpose_sdk.preprocess import (
+    check_image,
+    crop_bgr,
+    read_image_bgr,
+    square_region,
+    to_network_input,
+)
 
-_LOG = logging.getLogger("latency")
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_PEERS = REPO.parent / "shared" / "data" / "peers"
-REFERENCE = ("pytorch-fp32", 1)
-
-# label -> (backend, option overrides); a variant that loads with the same backend, device and
-# precision as an earlier one is reported as a duplicate, not timed twice.
-VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
-    "onnxruntime-fp32": ("onnxruntime", {}),
-    "openvino-bf16": ("openvino", {"openvino_precision": "bf16"}),
-    "openvino-f32": ("openvino", {"openvino_precision": "f32"}),
-    "pytorch-fp16": ("pytorch", {"torch_half_on_cuda": True}),
-    "pytorch-fp32": ("pytorch", {"torch_half_on_cuda": False}),
-    "tensorrt": ("tensorrt", {}),
-}
-VARIANT_ORDER = ("pytorch-fp32", "pytorch-fp16", "onnxruntime-fp32", "openvino-f32",
-                 "openvino-bf16", "tensorrt")
+DEFAULT_PEERS = bc.REPO_ROOT.parent / "shared" / "data" / "peers"
+SAMPLE_FRAME = "frame_03.jpg"
+TARGET_E2E_OVER_NET = 1.15
+#: The two peers of issue 12's target (FSA-Net as its demo runs it, and OMZ).
+TARGET_PEERS = ("peer:fsanet x2", "peer:omz-adas-0001")
 
 
 @dataclass(frozen=True)
-class Row:
-    """One timed configuration; ``*_ms`` are medians in milliseconds."""
+class Variant:
+    """A backend configuration: registry name, which ONNX form it needs, option overrides."""
 
-    variant: str
-    batch: int
-    runtime: str
-    device: str
-    precision: str
-    net_ms: float
-    net_ms_per_face: float
-    e2e_ms: float | None
-    e2e_ms_per_face: float | None
-    speedup_vs_ref: float | None = None
+    backend: str
+    folder: str  # "model" (as given), "u8" (lists model_u8.onnx), "float" (model.onnx only)
+    overrides: tuple[tuple[str, object], ...] = ()
 
 
-def median_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:
-    """Median wall time of ``fn`` in ms over ``runs`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+VARIANTS: dict[str, Variant] = {
+    "onnxruntime-f32": Variant("onnxruntime", "float"),
+    "onnxruntime-u8": Variant("onnxruntime", "u8"),
+    "openvino": Variant("openvino", "model"),
+    "openvino-f32": Variant("openvino", "model", (("openvino_precision", "f32"),)),
+    "openvino-int8": Variant("openvino", "model", (("artefact_precision", "int8"),)),
+    "pytorch": Variant("pytorch", "model", (("torch_half_on_cuda", False),)),
+    "tensorrt": Variant("tensorrt", "model"),
+}
+VARIANT_ORDER = ("openvino", "openvino-f32", "openvino-int8", "onnxruntime-u8", "onnxruntime-f32",
+                 "pytorch", "tensorrt")
+#: Face box heights (px) at which the crop stage alone is timed (the sample frame rescaled).
+CROP_FACE_PX = (64, 128, 256)
 
 
-def face_frame(n_faces: int, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple]]:
-    """A 640x480 noise frame and ``n_faces`` boxes on a grid (overlapping when many)."""
-    frame = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
-    cols = int(np.ceil(np.sqrt(n_faces)))
-    step_x, step_y = 600 / cols, 440 / cols
-    boxes = [(20 + (i % cols) * step_x, 20 + (i // cols) * step_y,
-              20 + (i % cols) * step_x + max(step_x * 0.8, 24),
-              20 + (i // cols) * step_y + max(step_y * 0.8, 24)) for i in range(n_faces)]
-    return frame, boxes
+def sample_frame_and_box() -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The shipped sample frame and its annotated head box (pixels)."""
+    samples = Path(gldpose_sdk.__file__).resolve().parent / "samples"
+    truth = json.loads((samples / "poses.json").read_text(encoding="utf-8"))
+    heads = next(f["heads"] for f in truth["frames"] if f["file"] == SAMPLE_FRAME)
+    return read_image_bgr(samples / SAMPLE_FRAME), tuple(heads[0]["box"])
 
 
-def bench_variant(label: str, model_dir: Path, batches: tuple[int, ...], runs: int,
-                  warmup: int, base: BackendOptions, seen: dict[tuple[str, str, str], str]
-                  ) -> tuple[list[Row], str | None]:
-    """Rows for one variant, or a reason it was not timed."""
-    name, overrides = VARIANTS[label]
-    missing = missing_packages(name)
+def face_crop(frame: np.ndarray, box: tuple, manifest: Any) -> np.ndarray:
+    """The crop rule's square around ``box``, cut as is (what a dataset's face crop is)."""
+    x0, y0, side = square_region(frame.shape, box, manifest.crop)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    return np.ascontiguousarray(frame[y0:y0 + side, x0:x0 + side])
+
+
+# -- model folders --------------------------------------------------------------------------
+def model_folders(model_dir: Path, tmp: Path, exporter: str, wanted: set[str]
+                  ) -> tuple[dict[str, Path], dict[str, str]]:
+    """Folder per ONNX form (``model``, ``u8``, ``float``), exporting what is missing.
+
+    Returns:
+        (folders, reasons): a form that cannot be had maps to the reason in ``reasons``.
+    """
+    manifest = read_manifest(model_dir)
+    layouts = {a.input_layout for a in manifest.candidates("onnx")}
+    folders, reasons = {"model": model_dir}, {}
+    for form, layout in (("u8", "nhwc_uint8_bgr"), ("float", "nchw_float")):
+        if form not in wanted:
+            continue
+        if layout in layouts and (form == "u8" or "nhwc_uint8_bgr" not in layouts):
+            folders[form] = model_dir
+            continue
+        try:
+            folders[form] = export_onnx_copy(model_dir, tmp / form, exporter, form == "u8")
+        except (GldposeError, ImportError) as exc:
+            reasons[form] = f"cannot export the {form} ONNX form here: {exc}"
+    return folders, reasons
+
+
+def export_onnx_copy(model_dir: Path, out: Path, exporter: str, with_u8: bool) -> Path:
+    """``run_export`` into ``out``: ``model.onnx`` plus (``with_u8``) ``model_u8.onnx``.
+
+    The ``u8`` folder also gets the OpenVINO IR (fp32 and fp16 weights, as ``gldpose export
+    --formats onnx,openvino --fp16`` writes), so ``auto`` on it chooses among the same runtimes
+    as on the shipped folder.
+    """
+    from gldpose_export.cli import run_export
+    from gldpose_export.config import ExportConfig
+
+    bc.log_to_stderr(f"exporting {'model_u8.onnx' if with_u8 else 'model.onnx'} of "
+                     f"{model_dir} into {out} ({exporter} exporter)")
+    formats = ("onnx", "openvino") if with_u8 and not missing_packages("openvino") else ("onnx",)
+    run_export(ExportConfig(checkpoint=model_dir, out_dir=out, formats=formats,
+                            fp16="openvino" in formats, onnx_exporter=exporter,
+                            angles_onnx=False, uint8_onnx=with_u8))
+    return out
+
+
+# -- our estimators -------------------------------------------------------------------------
+def load_variant(label: str, folder: Path, options: BackendOptions,
+                 seen: dict[tuple, str]) -> tuple[PoseEstimator | None, str | None]:
+    """The estimator of one variant, or the reason it is skipped."""
+    variant = VARIANTS[label]
+    missing = missing_packages(variant.backend)
     if missing:
-        return [], f"{', '.join(missing)} not installed"
-    options = dataclasses.replace(base, **overrides)
+        return None, f"{', '.join(missing)} not installed"
+    opts = dataclasses.replace(options, **dict(variant.overrides))
     try:
-        est = PoseEstimator(model_dir, backend=name, detector="none",
-                            config=EstimatorConfig(backend=options))
-    except (GldposeError, ValueError) as exc:
-        return [], getattr(exc, "reason", None) or str(exc)
-    with est:
-        info = est.backend.describe()
-        key = (info.name, info.device, info.precision)
-        if key in seen:
-            return [], f"same configuration as {seen[key]} ({info.device}, {info.precision})"
-        seen[key] = label
-        rows = []
-        rng = np.random.default_rng(0)
-        size = est.manifest.input.size_px
-        for b in batches:
-            x = rng.standard_normal((b, 3, size, size)).astype(np.float32)
-            net = median_ms(lambda x=x: est.backend.infer(x), runs, warmup)
-            frame, boxes = face_frame(b, rng)
-            e2e = median_ms(lambda f=frame, bx=boxes: est.estimate(f, boxes=bx), runs, warmup)
-            rows.append(Row(label, b, f"{info.name} {info.runtime_version.split('-')[0]}",
-                            info.device, info.precision, net, net / b, e2e, e2e / b))
-    return rows, None
+        est = PoseEstimator(folder, backend=variant.backend, detector="none",
+                            config=EstimatorConfig(backend=opts))
+    except GldposeError as exc:
+        return None, getattr(exc, "reason", None) or str(exc)
+    info = est.backend.describe()
+    key = (info.name, info.device, info.precision, info.artefact_sha256)
+    if key in seen:
+        est.close()
+        return None, f"same configuration as {seen[key]} ({info.device}, {info.precision})"
+    seen[key] = label
+    return est, None
 
 
-def _peer_crop(frame: np.ndarray, box: tuple, size: int, bgr_scale: Callable) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    region = cut_box(frame, (x0 - 0.25 * w, y0 - 0.25 * h, x1 + 0.25 * w, y1 + 0.25 * h))
-    img = cv2.resize(region, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    return np.ascontiguousarray(bgr_scale(img).transpose(2, 0, 1)[None])
+def load_auto(model: Path | None, threads: int, cache_dir: Path) -> PoseEstimator:
+    """``PoseEstimator(model)`` with a fresh timing cache, so ``auto`` measures in this run."""
+    previous = os.environ.get("GLDPOSE_CACHE_DIR")
+    os.environ["GLDPOSE_CACHE_DIR"] = str(cache_dir)
+    try:
+        if threads:
+            return PoseEstimator(model, config=EstimatorConfig(
+                backend=BackendOptions(num_threads=threads)))
+        return PoseEstimator(model)
+    finally:
+        if previous is None:
+            os.environ.pop("GLDPOSE_CACHE_DIR", None)
+        else:
+            os.environ["GLDPOSE_CACHE_DIR"] = previous
 
 
-def bench_peers(peers: Path, runs: int, warmup: int,
-                threads: int = 0) -> tuple[list[Row], list[tuple[str, str]]]:
-    """Batch-1 rows for FSA-Net (ONNX Runtime, ensemble of two) and OMZ (OpenVINO)."""
-    rows: list[Row] = []
+def our_callables(est: PoseEstimator, frame: np.ndarray, box: tuple, batch: int
+                  ) -> dict[str, Callable[[], object]]:
+    """``net``, ``frame`` and ``crops`` callables of one estimator at one batch size."""
+    m = est.manifest
+    crops = np.stack([crop_bgr(frame, box, m.crop, m.input.size_px)] * batch)
+    x = to_network_input(crops, est.backend.input_layout, m.input)
+    boxes = [box] * batch
+    face_crops = [face_crop(frame, box, m)] * batch
+    return {"net": lambda: est.backend.infer(x),
+            "frame": lambda: est.estimate(frame, boxes=boxes),
+            "crops": lambda: est.estimate_crops(face_crops)}
+
+
+def backend_fields(est: PoseEstimator) -> dict[str, Any]:
+    """What the estimator's backend runs, for a row."""
+    info = est.backend.describe()
+    return {"backend": info.name, "runtime": f"{info.name} {info.runtime_version.split('-')[0]}",
+            "device": info.device, "precision": info.precision, "layout": info.input_layout,
+            "artefact": Path(info.artefact_path).name}
+
+
+# -- peers ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Peer:
+    """A peer model: its network alone, and its demo's pipeline from frame + box to angles."""
+
+    runtime: str
+    net: Callable[[], object]
+    e2e: Callable[[np.ndarray, tuple], object]
+
+
+def _int_box(frame: np.ndarray, box: tuple) -> tuple[int, int, int, int]:
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return max(x0, 0), max(y0, 0), min(x1, w - 1), min(y1, h - 1)
+
+
+def load_peers(peers: Path, threads: int) -> tuple[dict[str, Peer], list[tuple[str, str]]]:
+    """FSA-Net (ensemble of two, and 1x1 alone) and OMZ adas-0001, when present."""
+    found: dict[str, Peer] = {}
     skipped: list[tuple[str, str]] = []
-    frame, (box,) = face_frame(1, np.random.default_rng(1))
-    fsa = sorted((peers / "fsanet").glob("*.onnx"))
+    fsa = sorted((peers / "fsanet").glob("fsanet-*.onnx"))
     if fsa and not missing_packages("onnxruntime"):
         import onnxruntime as ort
 
@@ -151,58 +229,253 @@ def bench_peers(peers: Path, runs: int, warmup: int,
         so.intra_op_num_threads = threads
         sessions = [ort.InferenceSession(str(p), sess_options=so,
                                          providers=["CPUExecutionProvider"]) for p in fsa]
-        x = np.zeros((1, 3, 64, 64), np.float32)
-        net_fn = lambda: [s.run(None, {s.get_inputs()[0].name: x}) for s in sessions]  # noqa: E731
-
-        def e2e_fn() -> object:
-            xi = _peer_crop(frame, box, 64, lambda im: (im - 127.5) / 128.0)
-            return np.mean([s.run(None, {s.get_inputs()[0].name: xi})[0] for s in sessions], 0)
-
-        rows.append(_peer_row(f"peer:fsanet x{len(sessions)}", f"onnxruntime {ort.__version__}",
-                              median_ms(net_fn, runs, warmup), median_ms(e2e_fn, runs, warmup)))
+        runtime = f"onnxruntime {ort.__version__}"
+        found["peer:fsanet x2"] = _fsanet(sessions, runtime)
+        one = [s for s, p in zip(sessions, fsa) if "1x1" in p.name]
+        if one:
+            found["peer:fsanet-1x1"] = _fsanet(one, runtime)
     else:
-        skipped.append(("peer:fsanet", "no ONNX files or onnxruntime missing"))
+        skipped.append(("peer:fsanet", (f"no fsanet-*.onnx in {peers / 'fsanet'} or "
+                        "onnxruntime missing")))
     omz = sorted((peers / "omz-head-pose-adas-0001").glob("*.xml"))
     if omz and not missing_packages("openvino"):
-        import openvino as ov
-
-        config = {"PERFORMANCE_HINT": "LATENCY"} | (
-            {"INFERENCE_NUM_THREADS": threads} if threads else {})
-        compiled = ov.Core().compile_model(str(omz[0]), "CPU", config)
-        request = compiled.create_infer_request()
-        x = np.zeros((1, 3, 60, 60), np.float32)
-        net_fn = lambda: request.infer({0: x})  # noqa: E731
-        e2e_fn = lambda: request.infer({0: _peer_crop(frame, box, 60, lambda im: im)})  # noqa: E731
-        rows.append(_peer_row("peer:omz-adas-0001", f"openvino {ov.get_version().split('-')[0]}",
-                              median_ms(net_fn, runs, warmup), median_ms(e2e_fn, runs, warmup)))
+        found["peer:omz-adas-0001"] = _omz(omz[0], threads)
     else:
         skipped.append(("peer:omz-adas-0001", "no IR or openvino missing"))
-    return rows, skipped
+    return found, skipped
 
 
-def _peer_row(label: str, runtime: str, net: float, e2e: float) -> Row:
-    return Row(label, 1, runtime, "CPU", "as shipped", net, net, e2e, e2e)
+def _fsanet(sessions: list, runtime: str) -> Peer:
+    """omasaht/headpose-fsanet-pytorch src/demo.py: slice, resize 64, (x-127.5)/128, mean."""
+    ready = np.zeros((1, 3, 64, 64), np.float32)
+
+    def e2e(frame: np.ndarray, box: tuple) -> np.ndarray:
+        x0, y0, x1, y1 = _int_box(frame, box)
+        roi = cv2.resize(frame[y0:y1 + 1, x0:x1 + 1], (64, 64)).transpose((2, 0, 1))[None]
+        roi = ((roi - 127.5) / 128).astype(np.float32)
+        return np.mean(np.vstack([s.run(["output"], {"input": roi})[0] for s in sessions]), 0)
+
+    return Peer(f"{runtime} x{len(sessions)}",
+                lambda: [s.run(["output"], {"input": ready}) for s in sessions], e2e)
 
 
-def with_speedups(rows: list[Row]) -> list[Row]:
-    """Fill ``speedup_vs_ref`` = reference network ms per face / row's network ms per face."""
-    ref = next((r for r in rows if (r.variant, r.batch) == REFERENCE), None)
-    if ref is None:
-        return rows
-    return [dataclasses.replace(r, speedup_vs_ref=ref.net_ms_per_face / r.net_ms_per_face)
-            for r in rows]
+def _omz(xml: Path, threads: int) -> Peer:
+    """OMZ demos: slice the face box, resize to 60x60, HWC->CHW float, sync infer; signs."""
+    import openvino as ov
+
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    request = ov.Core().compile_model(str(xml), "CPU", config).create_infer_request()
+    ready = np.zeros((1, 3, 60, 60), np.float32)
+
+    def e2e(frame: np.ndarray, box: tuple) -> tuple[float, float, float]:
+        x0, y0, x1, y1 = _int_box(frame, box)
+        blob = cv2.resize(frame[y0:y1, x0:x1], (60, 60)).transpose((2, 0, 1))[None]
+        out = request.infer({0: blob.astype(np.float32)})
+        yaw, pitch, roll = (float(v.reshape(-1)[0]) for v in out.values())
+        return -yaw, -pitch, roll
+
+    return Peer(f"openvino {ov.get_version().split('-')[0]}", lambda: request.infer({0: ready}),
+                e2e)
 
 
-def format_table(rows: list[Row]) -> str:
-    """Fixed-width text table of the rows."""
-    head = (f"{'variant':<20} {'batch':>5} {'runtime':<20} {'device':<28} {'prec':<10} "
-            f"{'net ms':>8} {'net/face':>9} {'e2e ms':>8} {'e2e/face':>9} {'x ref':>6}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        e2e = f"{r.e2e_ms:8.2f} {r.e2e_ms_per_face:9.3f}" if r.e2e_ms is not None else " " * 18
-        ratio = f"{r.speedup_vs_ref:6.2f}" if r.speedup_vs_ref is not None else ""
-        lines.append(f"{r.variant:<20} {r.batch:>5} {r.runtime[:20]:<20} {r.device[:28]:<28} "
-                     f"{r.precision:<10} {r.net_ms:8.2f} {r.net_ms_per_face:9.3f} {e2e} {ratio}")
+# -- rows -----------------------------------------------------------------------------------
+def runs_at(runs: int, batch: int) -> int:
+    """Timed calls at a batch size: fewer for big batches (each call does more work)."""
+    return runs if batch == 1 else max(min(10, runs), round(runs / batch ** 0.5))
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """``a / b``, None when either is missing."""
+    return a / b if a is not None and b else None
+
+
+def make_row(label: str, batch: int, fields: dict[str, Any], t: dict[str, bc.Timing]
+             ) -> dict[str, Any]:
+    """One table row: per-face medians and minima, and end to end over network."""
+    per = {k: v.scaled(1.0 / batch) for k, v in t.items()}
+    row = {"variant": label, "batch": batch, **fields,
+           "timings_ms_per_face": {k: v.to_dict() for k, v in per.items()}}
+    for k in ("net", "frame", "crops"):
+        row[f"{k}_ms"] = per[k].median_ms if k in per else None
+        row[f"{k}_min_ms"] = per[k].min_ms if k in per else None
+        row[f"{k}_cpu_ms"] = per[k].cpu_median_ms if k in per else None
+    for k in ("frame", "crops"):
+        row[f"{k}_over_net"] = ratio(row[f"{k}_ms"], row["net_ms"])
+        row[f"{k}_over_net_min"] = ratio(row[f"{k}_min_ms"], row["net_min_ms"])
+        row[f"{k}_over_net_cpu"] = ratio(row[f"{k}_cpu_ms"], row["net_cpu_ms"])
+    return row
+
+
+def time_batch(ests: dict[str, PoseEstimator], peers: dict[str, Peer], frame: np.ndarray,
+               box: tuple, batch: int, runs: int, warmup: int, block: int
+               ) -> list[dict[str, Any]]:
+    """All callables of one batch size, timed round-robin; one row per variant and peer."""
+    fns: dict[str, Callable[[], object]] = {}
+    for label, est in ests.items():
+        for kind, fn in our_callables(est, frame, box, batch).items():
+            fns[f"{label}|{kind}"] = fn
+    for label, peer in (peers.items() if batch == 1 else ()):
+        fns[f"{label}|net"] = peer.net
+        fns[f"{label}|frame"] = lambda p=peer: p.e2e(frame, box)
+    bc.log_to_stderr(f"batch {batch}: {len(fns)} callables x {runs} runs")
+    timings = bc.time_interleaved(fns, runs, warmup, block)
+    rows = []
+    for label in list(ests) + (list(peers) if batch == 1 else []):
+        t = {k.split("|")[1]: v for k, v in timings.items() if k.split("|")[0] == label}
+        fields = (backend_fields(ests[label]) if label in ests
+                  else {"backend": "peer", "runtime": peers[label].runtime, "device": "CPU",
+                        "precision": "shipped", "layout": "own", "artefact": ""})
+        rows.append(make_row(label, batch, fields, t))
+    return rows
+
+
+STAGES = ("checks", "crop", "layout", "infer", "decode", "quality", "poses", "estimate")
+
+
+def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
+                    ) -> dict[str, Callable[[], object]]:
+    """The per-face path of ``estimate(frame, boxes=[box])`` cut into its stages (batch 1).
+
+    checks: frame and box checks; crop: ``cut_faces`` (expand, square, resize); layout:
+    ``to_network_input``; infer: ``backend.infer``; decode: ``decode_logits``; quality: the
+    brightness/contrast flags; infer_poses: everything after the crop; estimate: the whole call.
+    """
+    m, c, backend = est.manifest, est.config, est.backend
+    found = [(check_box_in_frame(box, frame.shape, c), 1.0)]
+    faces = cut_faces(frame, found, m, c)
+    x = to_network_input(faces.crops_bgr, backend.input_layout, m.input)
+    logits = backend.infer(x)
+    centres = m.bins.centres_deg()
+
+    def checks() -> object:
+        check_frame_size(check_image(frame), c)
+        return check_box_in_frame(box, frame.shape, c)
+
+    return {"checks": checks, "crop": lambda: cut_faces(frame, found, m, c),
+            "layout": lambda: to_network_input(faces.crops_bgr, backend.input_layout, m.input),
+            "infer": lambda: backend.infer(x), "decode": lambda: decode_logits(logits, centres),
+            "quality": lambda: crop_quality(faces.crops_bgr),
+            "infer_poses": lambda: infer_poses(backend, faces, m, c),
+            "estimate": lambda: est.estimate(frame, boxes=[box])}
+
+
+def time_stages(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, runs: int,
+                warmup: int, block: int) -> list[dict[str, Any]]:
+    """Milliseconds per stage of the batch-1 path of each estimator.
+
+    Each stage gets its minimum, median and median process CPU time; ``poses`` is infer_poses
+    minus infer (layout, decode, quality, calibration, Pose objects). On a shared machine the
+    minimum is the cost of the stage itself; the median adds waiting behind other work.
+    """
+    fns = {f"{label}|{k}": fn for label, est in ests.items()
+           for k, fn in stage_callables(est, frame, box).items()}
+    bc.log_to_stderr(f"stages: {len(fns)} callables x {runs} runs")
+    timings = bc.time_interleaved(fns, runs, warmup, block)
+    rows = []
+    for label in ests:
+        t = {k.split("|")[1]: v for k, v in timings.items() if k.split("|")[0] == label}
+        row: dict[str, Any] = {"variant": label}
+        for stat in ("min", "median", "cpu_median"):
+            got = {k: getattr(t[k], f"{stat}_ms") for k in t}
+            got["poses"] = max(got.pop("infer_poses") - got["infer"], 0.0)
+            outside = got["checks"] + got["crop"] + got["poses"]
+            row.update({f"{k}_{stat}_ms": v for k, v in got.items()})
+            row[f"outside_net_{stat}_ms"] = outside
+            row[f"stages_over_infer_{stat}"] = ratio(outside + got["infer"], got["infer"])
+        rows.append(row)
+    return rows
+
+
+def time_crop_sizes(est: PoseEstimator, frame: np.ndarray, box: tuple, runs: int,
+                    warmup: int, block: int) -> dict[str, float]:
+    """Minimum ms of the crop stage (``cut_faces``) with the face box :data:`CROP_FACE_PX` high."""
+    fns = {}
+    for face_px in CROP_FACE_PX:
+        scale = face_px / (box[3] - box[1])
+        scaled = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        found = [(tuple(v * scale for v in box), 1.0)]
+        fns[str(face_px)] = (lambda f=scaled, b=found:
+                             cut_faces(f, b, est.manifest, est.config))
+    return {k: t.min_ms for k, t in bc.time_interleaved(fns, runs, warmup, block).items()}
+
+
+def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Issue 12's batch-1 targets for each auto row, against the peers of the same run.
+
+    Judged on the minima (the cost without waiting behind other work) and on the medians.
+    """
+    peers = {r["variant"]: r for r in rows if r["variant"].startswith("peer:")}
+    out = {}
+    for r in (r for r in rows if r["variant"].startswith("auto") and r["batch"] == 1):
+        vs = {p: {stat: ratio(r[f"frame{suffix}_ms"], pr[f"frame{suffix}_ms"])
+                  for stat, suffix in (("median", ""), ("min", "_min"), ("cpu", "_cpu"))}
+              for p, pr in peers.items()}
+        checks = {}
+        for stat, suffix in (("median", ""), ("min", "_min")):
+            e2e = r[f"frame_over_net{suffix}"]
+            checks[stat] = {
+                "e2e_over_net": e2e, "met_e2e_over_net": e2e is not None
+                and e2e <= TARGET_E2E_OVER_NET,
+                "met_below_peers": all(vs.get(p, {}).get(stat) is not None
+                                       and vs[p][stat] < 1.0 for p in TARGET_PEERS)}
+        out[r["variant"]] = {"backend": r["backend"], "target_e2e_over_net":
+                             TARGET_E2E_OVER_NET, "auto_over_peer": vs, **checks}
+    return out
+
+
+# -- report ---------------------------------------------------------------------------------
+COLUMNS = (("variant", "<16"), ("batch", ">5"), ("runtime", "<18"), ("precision", "<9", "prec"),
+           ("layout", "<14"), ("net_ms", ">7.3f", "net"), ("frame_ms", ">7.3f", "frame"),
+           ("crops_ms", ">7.3f", "crops"), ("net_min_ms", ">7.3f", "net min"),
+           ("frame_min_ms", ">7.3f", "frm min"), ("crops_min_ms", ">7.3f", "crp min"),
+           ("frame_over_net", ">7.2f", "frm/net"), ("frame_over_net_min", ">7.2f", "min f/n"),
+           ("crops_over_net_min", ">7.2f", "min c/n"))
+STAGE_COLUMNS = (("variant", "<16"), *((f"{k}_min_ms", ">8.3f", k) for k in STAGES),
+                 ("outside_net_min_ms", ">8.3f", "outside"),
+                 ("stages_over_infer_min", ">8.2f", "sum/infer"))
+
+
+def _met(flag: bool) -> str:
+    return "met" if flag else "MISSED"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The tables, the auto choices, the targets and the machine line."""
+    lines = [bc.format_table(COLUMNS, report["rows"]),
+             ("ms per face: medians and (_min) minima of the rounds; net = backend.infer on a "
+             "ready input, frame = estimate(frame, boxes), crops = estimate_crops; *_over_net = "
+             "end to end / network of the same backend, of the medians or (_min) the minima. On "
+             "a shared machine the minima are the cost itself; the medians add waiting behind "
+             "other work (process CPU times are in the JSON).")]
+    if report["stages"]:
+        lines += ["", ("where the time of estimate(frame, boxes=[box]) goes at batch 1 (minimum ms "
+                  "per call of each stage; poses = infer_poses minus infer: layout, decode, "
+                  "quality, Pose objects; outside_net = checks + crop + poses; stages_over_infer ="
+                  " (outside_net + infer) / infer)"),
+                  bc.format_table(STAGE_COLUMNS, report["stages"]),
+                  "crop stage alone by face box height: " + ", ".join(
+                      f"{px} px {ms:.3f} ms" for px, ms in report["crop_min_ms_by_face_px"].items()
+                  ) + f" (the frame's box is {report['frame']['box_height_px']:.0f} px)", ""]
+    for label, info in report["auto"].items():
+        timings = ", ".join(f"{n} {ms:.2f} ms" for n, _, ms in info["timings_ms"])
+        lines.append(f"{label}: PoseEstimator({'' if label == 'auto' else 'folder with u8'}) "
+                     f"chose {info['backend']['name']} ({info['backend']['precision']}, "
+                     f"{info['backend']['input_layout']}); its timings: {timings or 'none'}")
+    for label, t in report["targets"].items():
+        for stat in ("min", "median"):
+            peers = ", ".join(f"{p} {v[stat]:.2f}x" for p, v in t["auto_over_peer"].items()
+                              if v[stat] is not None)
+            e2e = t[stat]["e2e_over_net"]
+            lines.append(
+                f"target {label} ({t['backend']}, {stat}s): e2e/net "
+                f"{'n/a' if e2e is None else f'{e2e:.2f}'} <= {TARGET_E2E_OVER_NET}: "
+                f"{_met(t[stat]['met_e2e_over_net'])}; e2e/peer {peers or 'no peers'}: below "
+                f"{' and '.join(TARGET_PEERS)}: {_met(t[stat]['met_below_peers'])}")
+    for label, reason in report["skipped"]:
+        lines.append(f"skipped {label}: {reason}")
+    lines.append(bc.shared_note(report["machine"]))
     return "\n".join(lines)
 
 
@@ -211,75 +484,104 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", type=Path, default=None, help="model folder (default: built-in)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
-    p.add_argument("--runs", type=int, default=30, help="timed runs per cell (median)")
+    p.add_argument("--runs", type=int, default=100,
+                   help="timed calls per callable at batch 1 (runs/sqrt(B) at batch B, >= 10)")
+    p.add_argument("--block", type=int, default=10,
+                   help="calls in a row per callable and round (bench_common.time_interleaved)")
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads per runtime (0: each runtime's default)")
+                   help="CPU threads per runtime, peers too (0: each runtime's default)")
     p.add_argument("--variants", nargs="+", choices=VARIANT_ORDER, default=list(VARIANT_ORDER))
+    p.add_argument("--no-auto", action="store_true", help="skip the auto rows")
+    p.add_argument("--no-stages", action="store_true",
+                   help="skip the per-stage breakdown of the batch-1 path")
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
+                   help="ONNX exporter for a missing ONNX form (as gldpose export --exporter)")
     p.add_argument("--peers", type=Path, default=DEFAULT_PEERS,
                    help="folder with fsanet/ and omz-head-pose-adas-0001/ (skipped if absent)")
-    p.add_argument("--json", type=Path, default=REPO / "runs" / "benchmarks" / "latency.json")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: batches 1 and 4, 3 runs, 1 warm-up")
+    bc.add_common_arguments(p, bc.REPO_ROOT / "runs" / "benchmarks" / "latency.json")
     return p
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Time everything; return the JSON-able report."""
-    if args.quick:
-        args.batch_sizes, args.runs, args.warmup = [1, 4], 3, 1
-    model_dir = args.model
-    if model_dir is None:
-        from gldpose_sdk.default_model import require_default_model
-
-        model_dir = require_default_model()
-    manifest = read_manifest(model_dir)
-    rows: list[Row] = []
+def load_estimators(args: argparse.Namespace, model_dir: Path, tmp: Path
+                    ) -> tuple[dict[str, PoseEstimator], dict[str, PoseEstimator], list]:
+    """The variants' estimators, the auto ones, and ``(label, reason)`` for each skipped."""
+    forms = {VARIANTS[v].folder for v in args.variants} | (set() if args.no_auto else {"u8"})
+    folders, reasons = model_folders(model_dir, tmp, args.exporter, forms)
+    options = BackendOptions(device="cpu", num_threads=args.threads)
+    ests: dict[str, PoseEstimator] = {}
+    autos: dict[str, PoseEstimator] = {}
     skipped: list[tuple[str, str]] = []
-    seen: dict[tuple[str, str, str], str] = {}
-    base = BackendOptions(device=args.device, num_threads=args.threads)
-    for label in args.variants:
-        got, reason = bench_variant(label, Path(model_dir), tuple(args.batch_sizes), args.runs,
-                                    args.warmup, base, seen)
-        rows += got
-        if reason:
-            skipped.append((label, reason))
-    if args.peers is not None and args.peers.is_dir():
-        peer_rows, peer_skipped = bench_peers(args.peers, args.runs, args.warmup, args.threads)
-        rows, skipped = rows + peer_rows, skipped + peer_skipped
-    rows = with_speedups(rows)
+    seen: dict[tuple, str] = {}
+    try:
+        for label in args.variants:
+            form = VARIANTS[label].folder
+            est, reason = (load_variant(label, folders[form], options, seen) if form in folders
+                           else (None, reasons[form]))
+            if est is None:
+                skipped.append((label, reason or "?"))
+            else:
+                ests[label] = est
+        if not args.no_auto:
+            autos["auto"] = load_auto(args.model, args.threads, tmp / "cache")
+            if folders.get("u8") not in (None, model_dir):
+                autos["auto+u8"] = load_auto(folders["u8"], args.threads, tmp / "cache_u8")
+    except BaseException:
+        for est in list(ests.values()) + list(autos.values()):
+            est.close()
+        raise
+    return ests, autos, skipped
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Load everything, time every batch size and the stages; the JSON-able report."""
+    load_at_start = bc.load_average()
+    if args.quick:
+        args.batch_sizes, args.runs, args.warmup, args.block = [1, 4], 4, 1, 2
+    model_dir = Path(args.model) if args.model is not None else require_default_model()
+    manifest = read_manifest(model_dir)
+    frame, box = sample_frame_and_box()
+    timing = (args.warmup, args.block)
+    with tempfile.TemporaryDirectory(prefix="gldpose_latency_") as tmp:
+        ests, autos, skipped = load_estimators(args, model_dir, Path(tmp))
+        try:
+            peers, peer_skips = (load_peers(args.peers, args.threads) if args.peers.is_dir()
+                                 else ({}, [("peers", f"no folder {args.peers}")]))
+            rows = []
+            for b in args.batch_sizes:
+                rows += time_batch(ests | (autos if b == 1 else {}), peers, frame, box, b,
+                                   runs_at(args.runs, b), *timing)
+            stages = [] if args.no_stages else time_stages(ests | autos, frame, box,
+                                                           args.runs, *timing)
+            crop_px = {} if args.no_stages or not ests else time_crop_sizes(
+                next(iter(ests.values())), frame, box, args.runs, *timing)
+            auto_info = {k: e.describe().to_dict() for k, e in autos.items()}
+        finally:
+            for est in list(ests.values()) + list(autos.values()):
+                est.close()
     return {
         "model_dir": str(model_dir), "backbone": manifest.backbone,
         "input_size_px": manifest.input.size_px, "decode": decode_implementation(),
-        "machine": {"platform": detect_platform().kind,
-                    "cpu": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "python": sys.version.split()[0]},
-        "settings": {"batch_sizes": args.batch_sizes, "runs": args.runs, "warmup": args.warmup,
-                     "device": args.device, "threads": args.threads, "quick": args.quick,
-                     "reference": list(REFERENCE)},
-        "rows": [dataclasses.asdict(r) for r in rows],
-        "skipped": [list(s) for s in skipped],
+        "frame": {"file": SAMPLE_FRAME, "shape": list(frame.shape), "box": list(box),
+                  "box_height_px": box[3] - box[1]},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "rows": rows, "stages": stages, "crop_min_ms_by_face_px": crop_px, "auto": auto_info,
+        "targets": targets(rows), "skipped": [list(s) for s in skipped + peer_skips],
+        "machine": bc.machine_info(args.machine_shared, load_at_start),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, write the JSON; 2 on a model or input error."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         report = run(args)
     except GldposeError as exc:
-        print(f"latency: error: {exc}", file=sys.stderr)
+        print(f"latency: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    print(format_table([Row(**r) for r in report["rows"]]))
-    for label, reason in report["skipped"]:
-        print(f"skipped {label}: {reason}")
-    print(f"model {report['model_dir']} ({report['backbone']}, {report['input_size_px']} px), "
-          f"decode {report['decode']}, medians of {args.runs} runs; x ref = speed-up per face "
-          f"against {REFERENCE[0]} batch {REFERENCE[1]} (network only)")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(format_report(report))
+    bc.write_json(args.json, report)
+    bc.log_to_stderr(f"wrote {args.json}")
     return 0
 
 
