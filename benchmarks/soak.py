@@ -15,36 +15,33 @@ What a robot app does for hours, condensed:
 * create/close: ``--cycles`` cycles of ``PoseEstimator(...)`` and ``close()``: RSS growth per
   cycle and seconds per cycle.
 
-A table goes to stdout and everything (with the machine, backend and load average) to
-``--json``. Linux only (RSS from ``/proc/self/status``).
+A table goes to stdout and everything (with ``bench_common``'s machine block: CPU, packages,
+load average, whether the machine was shared) to ``--json``. ``--quick``: 60 frames, 10 calls
+per thread and round, 3 cycles. Linux only (RSS from ``/proc/self/status``).
 
     python benchmarks/soak.py --frames 5000 [--quick] [--model DIR] [--backend auto]
-                              [--json runs/benchmarks/soak.json]
+                              [--json runs/benchmarks/soak.json] [--machine-shared auto]
 """
 from __future__ import annotations
 
 import argparse
 import gc
 import itertools
-import json
-import os
-import platform
 import re
 import sys
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+import bench_common as bc
 import cv2
 import numpy as np
 
 from gldpose_sdk import PoseEstimator
 from gldpose_sdk.pose import Box
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "sdk" / "gldpose_sdk" / "samples"
+SAMPLES = bc.REPO_ROOT / "sdk" / "gldpose_sdk" / "samples"
 THREADS = (1, 2, 4, 8)
 #: Samples of RSS taken over each soak (the slope is fitted through them).
 RSS_SAMPLES = 50
@@ -203,28 +200,9 @@ def create_close(make: Callable[[], PoseEstimator], cycles: int) -> dict[str, An
             "seconds_per_cycle": seconds / max(cycles, 1)}
 
 
-def machine_info() -> dict[str, Any]:
-    """CPU, cores, load average and the package versions that matter here."""
-    versions = {}
-    for dist in ("gldpose", "numpy", "opencv-python-headless", "openvino", "onnxruntime",
-                 "torch"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    cpu = platform.processor() or platform.machine()
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        found = re.search(r"^model name\s*:\s*(.+)$", info.read_text(), re.M)
-        cpu = found.group(1) if found else cpu
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "load_average": list(os.getloadavg()), "versions": versions}
-
-
 def format_report(report: dict[str, Any]) -> str:
     """The three tables of the report, as text."""
-    lines = [f"backend: {report['backend']}  (load average before: "
-             f"{report['machine']['load_average'][0]:.1f})", "",
+    lines = [f"backend: {report['backend']}", "",
              f"{'soak':<10} {'calls':>7} {'s':>7} {'RSS start MB':>13} {'RSS end MB':>11} "
              f"{'slope MB/1000':>14}"]
     for name in ("estimate", "track"):
@@ -240,7 +218,7 @@ def format_report(report: dict[str, Any]) -> str:
     c = report["cycles"]
     lines += ["", f"create/close: {c['cycles']} cycles, RSS {c['rss_before_mb']:.1f} -> "
                   f"{c['rss_after_mb']:.1f} MB ({c['kb_per_cycle']:.1f} KB per cycle), "
-                  f"{c['seconds_per_cycle']:.2f} s per cycle"]
+                  f"{c['seconds_per_cycle']:.2f} s per cycle", bc.shared_note(report["machine"])]
     return "\n".join(lines)
 
 
@@ -252,9 +230,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cycles", type=int, default=50, help="create/close cycles")
     p.add_argument("--model", type=Path, default=None, help="model folder (default: built-in)")
     p.add_argument("--backend", default="auto")
-    p.add_argument("--json", type=Path, default=REPO / "runs" / "benchmarks" / "soak.json")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 60 frames, 10 calls per thread, 3 cycles")
+    bc.add_common_arguments(p, bc.REPO_ROOT / "runs" / "benchmarks" / "soak.json")
     args = p.parse_args(argv)
     if args.quick:
         args.frames, args.thread_calls, args.cycles = 60, 10, 3
@@ -266,7 +242,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the soak; print the tables; write the JSON report."""
     args = parse_args(argv)
-    machine = machine_info()
+    load_at_start = bc.load_average()
 
     def make() -> PoseEstimator:
         return PoseEstimator(args.model, backend=args.backend)
@@ -275,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs = load_inputs(est)
         report = {"config": {k: str(v) if isinstance(v, Path) else v
                              for k, v in vars(args).items()},
-                  "machine": machine, "backend": est.describe().backend.name,
+                  "backend": est.describe().backend.name,
                   "inputs": {"frames": len(inputs), "faces": sum(len(b) for _, b in inputs)},
                   "estimate": soak_estimate(est, inputs, args.frames),
                   "track": soak_track(est, inputs, args.frames),
@@ -283,10 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         est.close()
     report["cycles"] = create_close(make, args.cycles)
-    report["machine"]["load_average_after"] = list(os.getloadavg())
+    report["machine"] = bc.machine_info(args.machine_shared, load_at_start)
     print(format_report(report))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    bc.write_json(args.json, report)
     print(f"\nwritten: {args.json}")
     return 0
 

@@ -20,9 +20,11 @@ def soak() -> ModuleType:
     name = "gldpose_benchmarks_soak"
     spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "soak.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    yield module
+    with pytest.MonkeyPatch.context() as mp:  # as when run as a script: bench_common beside it
+        mp.syspath_prepend(str(REPO / "benchmarks"))
+        sys.modules[name] = module
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        yield module
     sys.modules.pop(name, None)
 
 
@@ -34,7 +36,7 @@ def test_slope_is_the_least_squares_fit_after_warm_up(soak: ModuleType) -> None:
 
 def test_quick_run(soak: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "soak.json"
-    assert soak.main(["--quick", "--json", str(out)]) == 0
+    assert soak.main(["--quick", "--json", str(out), "--machine-shared", "yes"]) == 0
     report = json.loads(out.read_text())
     for name in ("estimate", "track"):
         row = report[name]
@@ -49,5 +51,7 @@ def test_quick_run(soak: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixtu
         assert len(row["calls_per_s_rounds"]) == 3
         assert row["identical_to_serial"], row
     assert report["cycles"]["cycles"] == 3 and report["cycles"]["seconds_per_cycle"] > 0
+    assert report["machine"]["machine_shared"] is True and report["config"]["quick"] is True
     printed = capsys.readouterr().out
     assert "slope MB/1000" in printed and "identical" in printed and "create/close" in printed
+    assert "SHARED with other work" in printed
