@@ -48,6 +48,7 @@ def test_bins_centres_and_edges():
     c = bins.centres_deg()
     assert c.shape == (66,) and c[0] == -97.5 and c[-1] == 97.5
     assert (bins.low_deg, bins.high_deg) == (-99.0, 99.0)
+    assert c.dtype == np.float32
 
 
 def test_hopenet_crop_rule_matches_published_order():
@@ -105,6 +106,7 @@ VALID = [
     lambda: Manifest(backbone="b" * 100),
     lambda: AngleCalibration(tuple(range(1, 65)), (1.0,) * 64),
     lambda: AngleCalibration((0.5, 360.0), (0.5, 360.0)),
+    lambda: Manifest(backbone="r", label_convention="x" * 4096),
 ]
 FILE = ArtefactFile("model.onnx", "0" * 64)
 INVALID = [
@@ -112,11 +114,12 @@ INVALID = [
     (lambda: BinSpec(count=1001, width_deg=0.1, offset_deg=-49.95), "bins.count must be in"),
     (lambda: BinSpec(width_deg=0.09), r"bins\.width_deg must be in \[0\.1, 30\], got 0\.09"),
     (lambda: BinSpec(count=2, width_deg=30.01), "bins.width_deg must be in"),
-    (lambda: BinSpec(count=12, width_deg=30.0, offset_deg=-165.01), r"outside \[-180, 180\]"),
+    (lambda: BinSpec(count=12, width_deg=30.0, offset_deg=-165.01),
+     r"^bins cover \[-180\.01, 179\.99\) degrees, which is outside \[-180, 180\]$"),
     (lambda: BinSpec(count=12, width_deg=30.0, offset_deg=-164.99), r"outside \[-180, 180\]"),
     (lambda: InputSpec(size_px=15), r"input size_px must be in \[16, 2048\], got 15"),
     (lambda: InputSpec(size_px=2049), "input size_px must be in"),
-    (lambda: InputSpec(mean_rgb=(0.5, 0.5)), r"need three values \(R, G, B\)"),
+    (lambda: InputSpec(mean_rgb=(0.5, 0.5)), r"^mean_rgb and std_rgb need three values \(R, G, B\)$"),
     (lambda: InputSpec(std_rgb=(0.5, 0.5)), r"need three values \(R, G, B\)"),
     (lambda: InputSpec(mean_rgb=(0.5, 0.5, -0.01)), r"mean_rgb must lie in \[0, 1\]"),
     (lambda: InputSpec(mean_rgb=(0.5, 0.5, 1.01)), r"mean_rgb must lie in \[0, 1\]"),
@@ -130,7 +133,7 @@ INVALID = [
     (lambda: Artefact(format="onnx", files=(FILE,), output="x"), "artefact output 'x'"),
     (lambda: Artefact(format="onnx", files=(FILE,), input_layout="x"),
      "artefact input_layout 'x'"),
-    (lambda: Artefact(format="onnx", files=()), "an artefact lists at least one file"),
+    (lambda: Artefact(format="onnx", files=()), "^an artefact lists at least one file$"),
     (lambda: Artefact(format="onnx", files=(FILE,), batch_min_opt_max=(2, 1, 0)),
      r"batch_min_opt_max must be 1 <= min <= opt <= max \(0: unbounded\), got \(2, 1, 0\)"),
     (lambda: Artefact(format="onnx", files=(FILE,), batch_min_opt_max=(0, 1, 0)),
@@ -139,17 +142,20 @@ INVALID = [
      "batch_min_opt_max must be"),
     (lambda: Artefact(format="onnx", files=(FILE,), batch_min_opt_max=(1, 8, 65537)),
      "batch_min_opt_max must be"),
-    (lambda: Manifest(backbone=""), "backbone must be a non-empty name"),
+    (lambda: Manifest(backbone=""), "^backbone must be a non-empty name$"),
     (lambda: Manifest(backbone="b" * 101), "backbone must be a non-empty name"),
     (lambda: Manifest(backbone="b", artefacts=(
         Artefact(format="onnx", files=(FILE,)), Artefact(format="onnx", files=(FILE,)))),
-     "two artefact entries list the same file"),
-    (lambda: AngleCalibration((), ()), "1 to 64 knots"),
+     "^two artefact entries list the same file$"),
+    (lambda: AngleCalibration((), ()),
+     "^a calibration needs 1 to 64 knots, as many raw as calibrated$"),
     (lambda: AngleCalibration(tuple(range(1, 66)), (1.0,) * 65), "1 to 64 knots"),
     (lambda: AngleCalibration((1.0, 2.0), (1.0,)), "as many raw as calibrated"),
-    (lambda: AngleCalibration((1.0, 1.0), (1.0, 2.0)), "must increase"),
+    (lambda: AngleCalibration((1.0, 1.0), (1.0, 2.0)),
+     r"^calibration knots must increase \(raw\) and not decrease \(std\)$"),
     (lambda: AngleCalibration((1.0, 2.0), (2.0, 1.0)), "not decrease"),
-    (lambda: AngleCalibration((0.0, 2.0), (1.0, 2.0)), r"\(0, 360\]"),
+    (lambda: AngleCalibration((0.0, 2.0), (1.0, 2.0)),
+     r"^calibration stds must lie in \(0, 360\] degrees$"),
     (lambda: AngleCalibration((1.0, 2.0), (0.0, 2.0)), r"\(0, 360\]"),
     (lambda: AngleCalibration((1.0, 360.1), (1.0, 2.0)), r"\(0, 360\]"),
     (lambda: AngleCalibration((1.0, 2.0), (1.0, 360.1)), r"\(0, 360\]"),
@@ -200,7 +206,8 @@ def _data(**changes) -> dict:  # type: ignore[no-untyped-def]
     (lambda d: d["bins"].update(width_deg=float("inf")), r"bins\.width_deg must be a finite"),
     (lambda d: d.update(backbone=5), r"manifest\.backbone must be a string of at most 4096"),
     (lambda d: d.update(label_convention="x" * 4097), r"manifest\.label_convention must be a str"),
-    (lambda d: d["input"].update(mean_rgb="abc"), r"manifest\.input\.mean_rgb must be a list"),
+    (lambda d: d["input"].update(mean_rgb="abc"),
+     r"manifest\.input\.mean_rgb must be a list \(at most 256 items\), got str"),
     (lambda d: d["input"].update(mean_rgb=[0.5, 0.5]),
      r"manifest\.input\.mean_rgb needs 3 values, got 2"),
     (lambda d: d["input"].update(mean_rgb=[0.5, 0.5, "a"]),
@@ -236,6 +243,8 @@ def test_lists_are_capped_at_256_items_and_optional_fields_restore() -> None:
 def test_only_backbone_and_version_are_required() -> None:
     back = Manifest.from_dict({"format_version": 2, "backbone": "resnet18"})
     assert back == Manifest(backbone="resnet18")
+    longest = Manifest.from_dict(_data(label_convention="x" * 4096))    # the text cap itself
+    assert len(longest.label_convention) == 4096
 
 
 def test_format_1_is_migrated_file_by_file() -> None:
@@ -262,6 +271,17 @@ def test_format_1_is_migrated_file_by_file() -> None:
     with pytest.raises(ManifestMismatchError, match=r"manifest\.artefacts\[0\] must be an object"):
         Manifest.from_dict({"format_version": 1, "backbone": "r", "artefacts": ["model.onnx"]})
     assert Manifest.from_dict({"format_version": 1, "backbone": "r"}).artefacts == ()
+    bare = Manifest.from_dict({"format_version": 1, "backbone": "r", "artefacts": [
+        {"format": "onnx", "path": "a.onnx", "sha256": sha, "runtime_version": "17"},
+        {"format": "onnx", "path": "b.onnx", "sha256": sha, "runtime_version": "onnx opset 18"},
+        {"format": "tensorrt", "path": "m.engine", "sha256": sha},
+        {"format": "openvino", "path": "m.xml", "sha256": sha}]})
+    by_path = {a.path: a for a in bare.artefacts}
+    assert by_path["a.onnx"].versions.onnx_opset == 17
+    assert by_path["b.onnx"].versions.onnx_opset == 18
+    assert by_path["m.engine"].versions.tensorrt == ""
+    assert by_path["m.engine"].target.gpu_name == by_path["m.engine"].target.compute_capability == ""
+    assert by_path["m.xml"].versions.openvino == ""
 
 
 def test_json_text_is_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -375,6 +395,7 @@ def test_digests_and_verified_reads(tmp_path) -> None:  # type: ignore[no-untype
     assert read_verified(tmp_path, art.files[0]) == data
     with pytest.raises(ModelFileError, match="is larger than 100 bytes"):
         read_verified(tmp_path, art.files[0], max_bytes=100)
+    assert read_verified(tmp_path, art.files[0], max_bytes=len(data)) == data   # at the cap
     (tmp_path / "w.bin").write_bytes(data[:-1] + b"\x00")
     for check in (read_verified, verify_file):
         with pytest.raises(ManifestMismatchError,

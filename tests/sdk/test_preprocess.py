@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -314,6 +316,7 @@ def test_inside_fraction_by_hand() -> None:
     assert inside_fraction((40, 40, 3), (-8, -4, 16)) == 8 * 12 / 256
     assert inside_fraction((40, 30, 3), (20, 30, 16)) == 10 * 10 / 256    # w 30, h 40
     assert inside_fraction((40, 40, 3), (50, 0, 16)) == 0.0
+    assert inside_fraction((40, 40, 3), (0, 50, 16)) == 0.0
 
 
 # -- checks of what callers hand in ---------------------------------------------------------------
@@ -360,6 +363,24 @@ def test_bad_boxes_are_refused(box: tuple, phrase: str) -> None:
         check_box(box)
 
 
+def test_box_messages_echo_at_most_80_characters() -> None:
+    from decimal import Decimal
+
+    from gldpose_sdk.errors import InputError
+    from gldpose_sdk.preprocess import check_box
+
+    many = list(range(40))
+    with pytest.raises(InputError) as info:
+        check_box(many)
+    assert str(info.value) == ("a face box must be four numbers (x0, y0, x1, y1), got "
+                               + str(many)[:80])
+    long_box = [Decimal("5." + "1" * 40), Decimal(0), Decimal(4), Decimal(4)]   # x1 < x0
+    with pytest.raises(InputError) as info:
+        check_box(long_box)
+    assert str(info.value) == (f"face box {str(long_box)[:80]} is not finite with x1 > x0 "
+                               "and y1 > y0")
+
+
 def test_read_image_bgr(tmp_path: Path) -> None:
     import cv2
 
@@ -375,6 +396,17 @@ def test_read_image_bgr(tmp_path: Path) -> None:
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(InputError, match="cannot decode image .*text.png: not an image OpenCV"):
         read_image_bgr(tmp_path / "text.png")
+    # A PNG header claiming 50000 x 50000 pixels: OpenCV refuses it by raising, not by None.
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 50000, 50000, 8, 2, 0, 0, 0)
+    (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(
+        b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b""))
+    with pytest.raises(InputError, match=r"cannot decode image .*huge\.png: OpenCV.*"
+                                         r"CV_IO_MAX_IMAGE_PIXELS") as info:
+        read_image_bgr(tmp_path / "huge.png")
+    assert isinstance(info.value.__cause__, cv2.error)
 
 
 def test_normalise_output_is_float32() -> None:

@@ -250,6 +250,10 @@ def test_pick_artefact_says_what_is_missing() -> None:
                                              r"with an input layout of nchw_float$"):
         pick_artefact(PICK, "onnx", prefer=("bf16",))
     assert pick_artefact(PICK, "onnx").path == "b.onnx"            # defaults: fp32 first, float
+    with pytest.raises(ModelFileError, match=r"^the manifest lists no onnx artefact in bf16/fp8 "
+                                             r"with an input layout of nchw_float/nhwc_uint8_bgr$"):
+        pick_artefact(PICK, "onnx", prefer=("bf16", "fp8"),
+                      layouts=("nchw_float", "nhwc_uint8_bgr"))
 
 
 def test_check_model_fits_layouts_ranks_and_dynamic_axes() -> None:
@@ -267,3 +271,4 @@ def test_check_model_fits_layouts_ranks_and_dynamic_axes() -> None:
         check_model_fits(MANIFEST, (1, SIZE, SIZE), (1, 3, 66), "x.onnx")
     with pytest.raises(ManifestMismatchError, match=r"input shape \(1, 1, 32, 32\)"):
         check_model_fits(MANIFEST, (1, 1, SIZE, SIZE), (1, 3, 66), "x.onnx")
+    check_model_fits(MANIFEST, (1, 0, SIZE, SIZE), (1, 3, 0), "x.onnx")   # 0: not fixed
