@@ -34,6 +34,7 @@ A table goes to stdout, everything to ``--json``, and the summary to ``--doc``
 (docs/results/quality.md). Re-run it in one command whenever the default model changes:
 
     python benchmarks/quality.py [--data ../shared/data/aflw-crops] [--model DIR] [--quick]
+                                 [--json runs/benchmarks/quality.json] [--doc FILE]
 """
 from __future__ import annotations
 
@@ -41,8 +42,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import os
-import platform
 import sys
 import textwrap
 import time
@@ -50,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import bench_common as bc
 import cv2
 import numpy as np
 
@@ -58,7 +58,7 @@ from gldpose_sdk.config import EstimatorConfig, QualityThresholds
 from gldpose_sdk.manifest import read_manifest
 from gldpose_train.runtime_compare import load_val_crops
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = bc.REPO_ROOT
 SAMPLES = REPO / "sdk" / "gldpose_sdk" / "samples"
 SHIFT_FRAC = 0.6
 PARTLY_SHIFT = (0.1, 0.5)
@@ -203,8 +203,8 @@ def measure_all(est: PoseEstimator, crops: list[np.ndarray], labels: np.ndarray,
     for name, is_face, run in runs:
         start = time.perf_counter()
         m = _measured(name, is_face, run(), labels if is_face else None)
-        print(f"  {name:<20} {len(m.angles):>5} inputs  {time.perf_counter() - start:5.1f} s",
-              file=sys.stderr)
+        bc.log_to_stderr(f"  {name:<20} {len(m.angles):>5} inputs  "
+                         f"{time.perf_counter() - start:5.1f} s")
         out.append(m)
     return out
 
@@ -462,12 +462,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="cost of trusting a wrong pose or a non-face, against 1 for flagging "
                         "a right pose")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", type=Path, default=REPO / "runs" / "benchmarks" / "quality.json")
-    p.add_argument("--doc", type=Path, default=REPO / "docs" / "results" / "quality.md",
-                   help="markdown summary to write ('' for none)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 40 crops, 20 non-faces, no doc unless --doc is given")
+    p.add_argument("--doc", type=Path, default=None,
+                   help="markdown summary to write (default: docs/results/quality.md, none "
+                        "with --quick)")
+    bc.add_common_arguments(p, REPO / "runs" / "benchmarks" / "quality.json")
     args = p.parse_args(argv)
+    if args.doc is None and not args.quick:
+        args.doc = REPO / "docs" / "results" / "quality.md"
     args.limit = 40 if args.quick else 0
     if args.quick:
         args.nonface = min(args.nonface, 20)
@@ -477,6 +478,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Measure every condition, evaluate the grid, print and write the report."""
     args = parse_args(argv)
+    load_at_start = bc.load_average()
     start = time.perf_counter()
     crops, labels = load_val_crops(args.data, args.limit)
     est = PoseEstimator(args.model, backend=args.backend, config=EstimatorConfig())
@@ -505,21 +507,19 @@ def main(argv: list[str] | None = None) -> int:
         "sdk_thresholds": dataclasses.asdict(sdk_thresholds), "current": current,
         "suggested": best, "shown": shown, "percentiles": percentiles(measured),
         "error_by_bins": error_by_bins(measured, args.wrong_deg),
-        "grid": GRID, "machine": {"cpu": platform.processor() or platform.machine(),
-                                  "cores": os.cpu_count(), "load_average": os.getloadavg()},
+        "grid": GRID, "machine": bc.machine_info(args.machine_shared, load_at_start),
         "seconds": time.perf_counter() - start}
     print(format_tables(report))
+    print(bc.shared_note(report["machine"]))
     t = best["thresholds"]
     print(f"\nsuggested QualityThresholds: max_std_deg={tuple(t['max_std_deg'])}, "
           f"min_inside_frac={t['min_inside_frac']}, min_brightness={t['min_brightness']}, "
           f"min_contrast={t['min_contrast']}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({**report, "shown": None, "all_settings": results},
-                                    indent=1, sort_keys=True, default=list) + "\n",
-                         encoding="utf-8")
-    if str(args.doc) and (not args.quick or "--doc" in (argv or sys.argv[1:])):
+    bc.write_json(args.json, {**report, "shown": None, "all_settings": results})
+    print(f"written: {args.json}")
+    if args.doc is not None:
         write_doc(args.doc, report)
-        print(f"written: {args.json}, {args.doc}")
+        print(f"written: {args.doc}")
     return 0
 
 
