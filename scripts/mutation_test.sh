@@ -9,7 +9,7 @@
 #
 # Install once into the project's virtualenv (no extra of pyproject.toml pulls it in):
 #     pip install "mutmut==3.8.1"
-# Run from the repository root (about 30-60 min on a 2-core CPU; nice it when sharing):
+# Run from the repository root (about 5 min on a 2-core CPU; nice it when sharing):
 #     nice -n 10 bash scripts/mutation_test.sh [WORK_DIR]
 #
 # Everything happens in a scratch copy (WORK_DIR, default /tmp/gldpose-mutation): the working
