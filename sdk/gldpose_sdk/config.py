@@ -124,7 +124,7 @@ class EstimatorConfig:
     max_faces: int = 0
     min_face_px: float = 0.0
     flip_average: bool = False
-    max_frame_pixels: int = 100_000_000
+    max_frame_pixels: int = 40_000_000
     max_faces_per_call: int = 256
     max_crop_aspect: float = 8.0
     max_box_frame_ratio: float = 4.0
