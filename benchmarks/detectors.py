@@ -14,14 +14,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
+import itertools
 import logging
-import os
-import platform
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import bench_common as bc
 import cv2
 import numpy as np
 import scipy.io
@@ -164,19 +163,16 @@ def time_per_frame_ms(detectors: dict[str, FaceDetector], frames: list[np.ndarra
                       repeats: int) -> dict[str, float]:
     """Median milliseconds per call, per detector, over ``repeats`` passes over ``frames``.
 
-    The detectors take turns within each pass, so that a change in the machine's load hits
-    them alike.
+    The detectors take turns, a pass over the frames each (``bench_common.time_interleaved``),
+    so that a change in the machine's load hits them alike.
     """
-    times: dict[str, list[float]] = {name: [] for name in detectors}
-    for det in detectors.values():
-        det(frames[0])  # warm-up
-    for _ in range(repeats):
-        for name, det in detectors.items():
-            for f in frames:
-                t0 = time.perf_counter()
-                det(f)
-                times[name].append((time.perf_counter() - t0) * 1000)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    def passes(det: FaceDetector) -> Callable[[], object]:
+        it = itertools.cycle(frames)
+        return lambda: det(next(it))
+
+    timings = bc.time_interleaved({name: passes(det) for name, det in detectors.items()},
+                                  repeats * len(frames), warmup=1, block=len(frames))
+    return {name: t.median_ms for name, t in timings.items()}
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -264,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", type=Path, metavar="IMAGE",
                         help="only draw true poses at detected boxes on a rendered 3-head frame")
     args = parser.parse_args(argv)
+    load_at_start = bc.load_average()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.demo:
         write_demo(args.demo, args.detectors.split(",")[0])
@@ -295,11 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, ms in times.items():
             results[name]["ms_per_frame"] = ms
     print_table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"cpu": platform.processor() or platform.machine(), "opencv": cv2.__version__,
-            "load_average_1min": os.getloadavg()[0], "cores": os.cpu_count(),
-            "iou_detected": IOU_DETECTED, "samples": [asdict(s) for s in samples]}
-    args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1, default=float))
+    meta = {"machine": bc.machine_info("auto", load_at_start), "iou_detected": IOU_DETECTED,
+            "samples": [asdict(s) for s in samples]}
+    print(bc.shared_note(meta["machine"]))
+    bc.write_json(args.out, {"meta": meta, "results": results})
     LOG.info("wrote %s", args.out)
     return 0
 
