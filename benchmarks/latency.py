@@ -444,16 +444,16 @@ def _met(flag: bool) -> str:
 def format_report(report: dict[str, Any]) -> str:
     """The tables, the auto choices, the targets and the machine line."""
     lines = [bc.format_table(COLUMNS, report["rows"]),
-             ("ms per face: medians and (_min) minima of the rounds; net = backend.infer on a "
-             "ready input, frame = estimate(frame, boxes), crops = estimate_crops; *_over_net = "
-             "end to end / network of the same backend, of the medians or (_min) the minima. On "
-             "a shared machine the minima are the cost itself; the medians add waiting behind "
-             "other work (process CPU times are in the JSON).")]
+             ("ms per face (medians; min: minima): net = backend.infer on a ready input, frame ="
+              " estimate(frame, boxes), crops = estimate_crops; frm/net = end to end / network "
+              "of the same backend (medians; min f/n, min c/n: minima). On a shared machine the "
+              "minima are the cost itself, the medians add waiting behind other work (process "
+              "CPU times are in the JSON).")]
     if report["stages"]:
-        lines += ["", ("where the time of estimate(frame, boxes=[box]) goes at batch 1 (minimum ms "
-                  "per call of each stage; poses = infer_poses minus infer: layout, decode, "
-                  "quality, Pose objects; outside_net = checks + crop + poses; stages_over_infer ="
-                  " (outside_net + infer) / infer)"),
+        lines += ["", ("where the time of estimate(frame, boxes=[box]) goes at batch 1 (minimum "
+                       "ms per call of each stage; poses = infer_poses minus infer: layout, "
+                       "decode, quality, Pose objects; outside = checks + crop + poses; "
+                       "sum/infer = (outside + infer) / infer)"),
                   bc.format_table(STAGE_COLUMNS, report["stages"]),
                   "crop stage alone by face box height: " + ", ".join(
                       f"{px} px {ms:.3f} ms" for px, ms in report["crop_min_ms_by_face_px"].items()
