@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from multiprocessing import Pool
+import multiprocessing
 from pathlib import Path
 
 import cv2
@@ -87,7 +87,9 @@ def generate(config: SynthConfig, out_dir: str | Path, count: int, workers: int 
         for job in jobs:
             _work(job)
     else:
-        with Pool(workers) as pool:
+        # 'spawn', not Linux's default fork: forking a process that already runs OpenVINO,
+        # ONNX Runtime or PyTorch thread pools can crash the parent or hang the children.
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
             chunk = max(1, min(32, count // (4 * workers)))
             for _ in pool.imap_unordered(_work, jobs, chunksize=chunk):
                 pass
