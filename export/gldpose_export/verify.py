@@ -133,7 +133,7 @@ def make_input_sets(spec: InputSpec, n_random: int = 8, n_crops: int = 8, seed: 
     size = spec.size_px
     parts = [rng.standard_normal((n_random, 3, size, size)).astype(np.float32)]
     crops = [synthetic_crop(rng, size) for _ in range(n_crops)]
-    crops += [_whole_image_crop(read_image_bgr(p), size) for p in images]
+    crops += [_whole_image_crop(read_image_bgr(p), size, spec.resize) for p in images]
     rgb = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
     if crops:
         parts.append(normalise(rgb, spec))
@@ -141,8 +141,9 @@ def make_input_sets(spec: InputSpec, n_random: int = 8, n_crops: int = 8, seed: 
             np.ascontiguousarray(rgb[..., ::-1]))
 
 
-def _whole_image_crop(image: np.ndarray, size_px: int) -> np.ndarray:
-    return prepare_crop(image, (0, 0, image.shape[1], image.shape[0]), NO_MARGIN, size_px)
+def _whole_image_crop(image: np.ndarray, size_px: int, resize: str = "area") -> np.ndarray:
+    return prepare_crop(image, (0, 0, image.shape[1], image.shape[0]), NO_MARGIN, size_px,
+                        resize)
 
 
 def list_images(folder: Path | None, what: str, minimum: int = 1) -> list[Path]:

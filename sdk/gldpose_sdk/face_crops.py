@@ -75,7 +75,7 @@ def cut_faces(image: np.ndarray, found: Sequence[tuple[Box, float]], manifest: M
     inside = []
     for i, (box, _) in enumerate(found):
         region = square_region(image.shape, box, rule)
-        crops[i] = cut_square(image, region, size)
+        crops[i] = cut_square(image, region, size, manifest.input.resize)
         inside.append(inside_fraction(image.shape, region))
     return FaceCrops(crops, tuple(b for b, _ in found), tuple(float(s) for _, s in found),
                      tuple(inside))
@@ -96,7 +96,8 @@ def whole_crops(items: Sequence[np.ndarray], manifest: Manifest,
             raise InputError(f"crop {i} is {w}x{h}, more elongated than max_crop_aspect="
                              f"{config.max_crop_aspect:g}; a face crop is roughly square")
         box = (0.0, 0.0, float(w), float(h))
-        crops[i] = cut_square(crop, square_region(crop.shape, box, NO_MARGIN), size)
+        crops[i] = cut_square(crop, square_region(crop.shape, box, NO_MARGIN), size,
+                              manifest.input.resize)
         boxes.append(box)
     n = len(items)
     return FaceCrops(crops, tuple(boxes), (1.0,) * n, (1.0,) * n)

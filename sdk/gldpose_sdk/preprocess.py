@@ -28,8 +28,8 @@ from gldpose_sdk.manifest import CropRule, InputSpec
 from gldpose_sdk.pose import Box
 
 __all__ = ["Box", "IMAGE_SUFFIXES", "check_box", "check_image", "crop_bgr", "cut_square",
-           "inside_fraction", "normalise", "prepare_crop", "read_image_bgr", "square_region",
-           "to_network_input"]
+           "inside_fraction", "normalise", "prepare_crop", "read_image_bgr", "resize_square",
+           "square_region", "to_network_input"]
 #: File suffixes read as images (folders in ``gldpose predict``, calibration sets, ...).
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 #: Squares reaching outside the image are padded exactly up to this many output sides.
@@ -109,7 +109,30 @@ def inside_fraction(image_shape: tuple[int, ...], region: tuple[int, int, int]) 
     return ix * iy / float(side * side)
 
 
-def cut_square(image: np.ndarray, region: tuple[int, int, int], size_px: int) -> np.ndarray:
+def resize_square(square: np.ndarray, size_px: int, resize: str = "area") -> np.ndarray:
+    """A square image resized to ``size_px`` with the manifest's filter (``InputSpec.resize``).
+
+    Enlarging is bilinear. Shrinking: ``"area"`` is OpenCV's area average; ``"area_linear"``
+    averages by the largest whole factor ``k = side // size_px`` (OpenCV's fast integer area
+    path, on the centred ``k * (side // k)`` square), then finishes bilinearly: about 6x cheaper
+    for a 200-pixel face, with the same box prefilter against aliasing.
+    """
+    side = square.shape[0]
+    if side <= size_px:
+        return cv2.resize(square, (size_px, size_px), interpolation=cv2.INTER_LINEAR)
+    if resize == "area":
+        return cv2.resize(square, (size_px, size_px), interpolation=cv2.INTER_AREA)
+    k = side // size_px
+    if k >= 2:
+        m = side // k
+        o = (side - k * m) // 2
+        square = cv2.resize(square[o:o + k * m, o:o + k * m], (m, m),
+                            interpolation=cv2.INTER_AREA)
+    return cv2.resize(square, (size_px, size_px), interpolation=cv2.INTER_LINEAR)
+
+
+def cut_square(image: np.ndarray, region: tuple[int, int, int], size_px: int,
+               resize: str = "area") -> np.ndarray:
     """Square ``region`` ``(x0, y0, side)`` of ``image`` resized to ``size_px``; black outside.
 
     Inside the image the square is a view (no copy). A square reaching outside is padded with
@@ -124,13 +147,12 @@ def cut_square(image: np.ndarray, region: tuple[int, int, int], size_px: int) ->
     sx1, sy1 = min(x0 + side, w), min(y0 + side, h)
     interp = cv2.INTER_AREA if side > size_px else cv2.INTER_LINEAR
     if (sx0, sy0, sx1, sy1) == (x0, y0, x0 + side, y0 + side):
-        return cv2.resize(image[y0:y0 + side, x0:x0 + side], (size_px, size_px),
-                          interpolation=interp)
+        return resize_square(image[y0:y0 + side, x0:x0 + side], size_px, resize)
     if side <= EXACT_PAD_FACTOR * size_px:
         padded = np.zeros((side, side, image.shape[2]), dtype=image.dtype)
         if sx1 > sx0 and sy1 > sy0:
             padded[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
-        return cv2.resize(padded, (size_px, size_px), interpolation=interp)
+        return resize_square(padded, size_px, resize)
     out = np.zeros((size_px, size_px, image.shape[2]), dtype=image.dtype)
     if sx1 <= sx0 or sy1 <= sy0:
         return out
@@ -144,16 +166,16 @@ def cut_square(image: np.ndarray, region: tuple[int, int, int], size_px: int) ->
 
 
 def crop_bgr(image_bgr: np.ndarray, box: Sequence[float], crop: CropRule,
-             size_px: int) -> np.ndarray:
+             size_px: int, resize: str = "area") -> np.ndarray:
     """Face box in a BGR frame -> BGR uint8 crop ``[size_px, size_px, 3]`` (steps 1-2)."""
     image = check_image(image_bgr)
-    return cut_square(image, square_region(image.shape, check_box(box), crop), size_px)
+    return cut_square(image, square_region(image.shape, check_box(box), crop), size_px, resize)
 
 
 def prepare_crop(image_bgr: np.ndarray, box: Sequence[float], crop: CropRule,
-                 size_px: int) -> np.ndarray:
+                 size_px: int, resize: str = "area") -> np.ndarray:
     """Face box in a BGR frame -> RGB uint8 crop ``[size_px, size_px, 3]`` (for training)."""
-    return cv2.cvtColor(crop_bgr(image_bgr, box, crop, size_px), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(crop_bgr(image_bgr, box, crop, size_px, resize), cv2.COLOR_BGR2RGB)
 
 
 def normalise(crops_rgb: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -413,3 +413,25 @@ def test_normalise_output_is_float32() -> None:
     rgb = np.ascontiguousarray(_constant_crops()[..., ::-1])
     assert normalise(rgb, SPEC16).dtype == np.float32
     assert to_network_input(_constant_crops(), "nchw_float", SPEC16).dtype == np.float32
+
+
+def test_area_linear_filter_is_a_whole_factor_average_then_bilinear() -> None:
+    """The fast filter: 2x2 block means of a 192 px square are exactly its 96 px result."""
+    import cv2
+
+    from gldpose_sdk.preprocess import resize_square
+
+    rng = np.random.default_rng(5)
+    square = rng.integers(0, 256, (192, 192, 3), dtype=np.uint8)
+    blocks = square.reshape(96, 2, 96, 2, 3).astype(np.float64).mean(axis=(1, 3))
+    fast = resize_square(square, 96, "area_linear").astype(np.float64)
+    assert np.abs(fast - blocks).max() <= 1.0          # rounding only
+    # a non-integer ratio: the whole-factor average (k = 2) then a bilinear 111 -> 96
+    odd = rng.integers(0, 256, (222, 222, 3), dtype=np.uint8)
+    halved = cv2.resize(odd, (111, 111), interpolation=cv2.INTER_AREA)
+    expected = cv2.resize(halved, (96, 96), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(resize_square(odd, 96, "area_linear"), expected)
+    # and the plain area filter is OpenCV's area average, not the fast one
+    np.testing.assert_array_equal(resize_square(odd, 96, "area"),
+                                  cv2.resize(odd, (96, 96), interpolation=cv2.INTER_AREA))
+    assert not np.array_equal(resize_square(odd, 96, "area"), expected)

@@ -18,6 +18,7 @@ def _dataset_names() -> list[str]:
 
 
 def _train_parser() -> argparse.ArgumentParser:
+    from gldpose_sdk.manifest import RESIZE_FILTERS
     from gldpose_sdk.model import BACKBONES
     from gldpose_train.config import OPTIMIZERS, SCHEDULES
     from gldpose_train.labels import LABEL_FORMS
@@ -51,6 +52,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema-decay", type=float, help="EMA of the weights (0: off)")
     p.add_argument("--time-budget-s", type=float, help="fit the schedule into this wall time")
     p.add_argument("--input-size", type=int, help="network input side, pixels")
+    p.add_argument("--resize", choices=RESIZE_FILTERS,
+                   help="filter shrinking crops to the input (recorded in the manifest)")
     p.add_argument("--max-steps", type=int)
     p.add_argument("--device", help="cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true", default=None,

@@ -72,6 +72,7 @@ class TrainConfig:
     ema_decay: float = 0.0                # exponential moving average of the weights (0: off)
     time_budget_s: float = 0.0            # fit the schedule into this wall time (0: no budget)
     input_size_px: int = 224
+    resize: str = "area"                  # filter shrinking crops (InputSpec.resize)
     max_steps: int = 0                    # stop after this many steps (0: no limit)
     device: str = "cpu"
     resume: bool = False

@@ -73,7 +73,8 @@ class CropBank:
         return len(self.images)
 
 
-def preload(dataset: Dataset, crop: CropRule, size_px: int, what: str) -> CropBank:
+def preload(dataset: Dataset, crop: CropRule, size_px: int, what: str,
+            resize: str = "area") -> CropBank:
     """Cut every sample of a reader with ``crop`` (the SDK's :func:`prepare_crop`) at ``size_px``.
 
     ``crop`` applies to the reader's face box: for whole-image sets (crops) the box is the image.
@@ -81,7 +82,7 @@ def preload(dataset: Dataset, crop: CropRule, size_px: int, what: str) -> CropBa
     images = np.empty((len(dataset), size_px, size_px, 3), np.uint8)
     for i in tqdm(range(len(dataset)), desc=f"preloading {what}", unit="img", leave=False):
         image, box = dataset.sample(i)
-        images[i] = prepare_crop(image, box, crop, size_px)
+        images[i] = prepare_crop(image, box, crop, size_px, resize)
     return CropBank(images, dataset.angles_deg().astype(np.float32))
 
 

@@ -72,7 +72,8 @@ def _options(cfg: TrainConfig) -> DatasetOptions:
                           max_samples=cfg.max_samples or None, pad_frac=cfg.pad_frac,
                           label_columns=tuple(cfg.label_columns) or None,
                           file_list=Path(cfg.file_list) if cfg.file_list else None,
-                          box_crop=CropRule(*cfg.box_crop) if cfg.box_crop else None)
+                          box_crop=CropRule(*cfg.box_crop) if cfg.box_crop else None,
+                          resize=cfg.resize)
 
 
 def manifest_crop(cfg: TrainConfig, train: Dataset) -> CropRule:
@@ -119,11 +120,12 @@ def _main_datasets(cfg: TrainConfig, augment: bool) -> tuple[Dataset, Dataset]:
 
 
 def _bank(dataset: Dataset, size_px: int, what: str) -> CropBank:
+    reader = dataset.dataset if isinstance(dataset, Subset) else dataset
+    bank = preload(reader, reader.crop_rule, size_px, what, reader.spec.resize)
     if isinstance(dataset, Subset):
-        full = preload(dataset.dataset, dataset.dataset.crop_rule, size_px, what)
         keep = np.asarray(dataset.indices, dtype=np.int64)
-        return CropBank(full.images[keep], full.angles_deg[keep])
-    return preload(dataset, dataset.crop_rule, size_px, what)
+        return CropBank(bank.images[keep], bank.angles_deg[keep])
+    return bank
 
 
 def build_feed(cfg: TrainConfig, bins: BinSpec, rank: int = 0, world: int = 1,
@@ -134,7 +136,7 @@ def build_feed(cfg: TrainConfig, bins: BinSpec, rank: int = 0, world: int = 1,
         return LoaderFeed(train, cfg.batch_size, seed=cfg.seed, workers=cfg.workers,
                           rank=rank, world=world), val, crop
     train, val = _main_datasets(cfg, augment=False)
-    spec, size = InputSpec(size_px=cfg.input_size_px), cfg.input_size_px
+    spec, size = InputSpec(size_px=cfg.input_size_px, resize=cfg.resize), cfg.input_size_px
     banks, fractions = [_bank(train, size, "training crops")], []
     mix_data = resolve_mix_data(cfg)
     if mix_data and cfg.mix_fraction > 0:
@@ -370,7 +372,8 @@ class Trainer:
                             alpha=loss.alpha, sigma_bins=loss.sigma_bins,
                             label_form=loss.label_form, recipe=cfg.recipe,
                             notes=f"step {self.state.step}, validation MAE {table['mae']:.3f}")
-        manifest = Manifest(backbone=cfg.backbone, input=InputSpec(size_px=cfg.input_size_px),
+        manifest = Manifest(backbone=cfg.backbone,
+                            input=InputSpec(size_px=cfg.input_size_px, resize=cfg.resize),
                             crop=self.crop, bins=self.bins, training=info)
         model = self._eval_model()
         cpu = PoseNet(cfg.backbone, self.bins.count)

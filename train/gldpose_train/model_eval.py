@@ -53,7 +53,8 @@ def load_eval_dataset(evalset: EvalSet, manifest: Manifest):
     """The reader of ``evalset`` at the model's input size, cut with the model's crop rule."""
     columns = AFLW_CROPS_COLUMNS if evalset.dataset == "crops" and _has_columns(
         evalset.data, AFLW_CROPS_COLUMNS) else None
-    options = DatasetOptions(box_crop=manifest.crop, label_columns=columns)
+    options = DatasetOptions(box_crop=manifest.crop, label_columns=columns,
+                             resize=manifest.input.resize)
     return build_dataset(evalset.dataset, evalset.data, split=evalset.split, train=False,
                          input_size_px=manifest.input.size_px, options=options)
 

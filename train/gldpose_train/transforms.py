@@ -73,7 +73,7 @@ class EvalTransform:
 
     def __call__(self, image_bgr: np.ndarray, box: Box) -> np.ndarray:
         """BGR uint8 ``[H, W, 3]`` + face box -> normalised float32 ``[3, S, S]``."""
-        crop = prepare_crop(image_bgr, box, self.crop, self.spec.size_px)
+        crop = prepare_crop(image_bgr, box, self.crop, self.spec.size_px, self.spec.resize)
         return normalise(crop[None], self.spec)[0]
 
 

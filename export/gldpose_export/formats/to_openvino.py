@@ -133,7 +133,7 @@ def load_calibration(calib_dir: Path | None, spec: InputSpec) -> np.ndarray:
         if image is None:
             raise ExportError(f"cannot read calibration image {path}")
         box = (0, 0, image.shape[1], image.shape[0])
-        crops.append(prepare_crop(image, box, NO_MARGIN, spec.size_px))
+        crops.append(prepare_crop(image, box, NO_MARGIN, spec.size_px, spec.resize))
     return normalise(np.stack(crops), spec)
 
 

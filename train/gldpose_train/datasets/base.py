@@ -47,6 +47,7 @@ class DatasetOptions:
     seed: int = 0                         # subset choice and augmentation stream
     range_deg: tuple[float, float] = (_BINS.low_deg, _BINS.high_deg)   # keep lo <= angle < hi
     box_crop: CropRule | None = None      # box sets: this fixed crop rule instead of Hopenet's k
+    resize: str = "area"                  # filter shrinking crops to the input (InputSpec.resize)
 
     def __post_init__(self) -> None:
         if self.crop_margin_k < 0:
@@ -107,7 +108,7 @@ class PoseDataset(Dataset):
         self.root = Path(root)
         self.train = train
         self.options = options
-        self.spec = InputSpec(size_px=input_size_px)
+        self.spec = InputSpec(size_px=input_size_px, resize=options.resize)
         self._index = np.zeros(0, dtype=np.int64)
         self._names: list[str] = []
         self._angles = np.zeros((0, 3))
