@@ -33,7 +33,6 @@ MAX_MANIFEST_BYTES = 1 << 20
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 ANGLE_NAMES = ("yaw", "pitch", "roll")
-ARTEFACT_FORMATS = ("onnx", "openvino", "safetensors", "tensorrt")
 PRECISIONS = ("bf16", "fp16", "fp32", "int8")
 OUTPUT_MODES = ("angles", "logits")
 #: What an artefact's input tensor is: float NCHW already normalised, or the raw crop (uint8
@@ -42,6 +41,16 @@ INPUT_LAYOUTS = ("nchw_float", "nhwc_uint8_bgr")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 4096
 
+
+
+def artefact_formats() -> tuple[str, ...]:
+    """The artefact formats a manifest may list: those some registered backend runs.
+
+    Taken from the backend registry (one place per concept), so a new format is a backend line
+    there, not a second list here. The registry module imports no runtime.
+    """
+    from gldpose_sdk.backends import BACKENDS
+    return tuple(sorted({entry.artefact for entry in BACKENDS.entries.values()}))
 
 @dataclass(frozen=True)
 class BinSpec:
@@ -282,7 +291,7 @@ class Artefact:
     notes: str = ""
 
     def __post_init__(self) -> None:
-        for name, allowed in (("format", ARTEFACT_FORMATS), ("precision", PRECISIONS),
+        for name, allowed in (("format", artefact_formats()), ("precision", PRECISIONS),
                               ("output", OUTPUT_MODES), ("input_layout", INPUT_LAYOUTS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"artefact {name} {getattr(self, name)!r} not in {allowed}")

@@ -71,14 +71,14 @@ def test_format_registry() -> None:
     from gldpose_export.formats import verifier_of
     from gldpose_sdk.backends import BACKENDS
     from gldpose_sdk.errors import UnknownNameError
-    from gldpose_sdk.manifest import ARTEFACT_FORMATS
+    from gldpose_sdk.manifest import artefact_formats
 
     assert FORMATS.names() == list(FORMATS) == ["onnx", "openvino", "tensorrt"]
     with pytest.raises(UnknownNameError, match="choose one of onnx, openvino, tensorrt"):
         resolve_format("tflite")
     assert callable(resolve_format("onnx"))
     for name, spec in FORMATS.entries.items():  # every fact of a spec points at something real
-        assert spec.artefact in ARTEFACT_FORMATS and spec.backend in BACKENDS
+        assert spec.artefact in artefact_formats() and spec.backend in BACKENDS
         assert BACKENDS[spec.backend].artefact == spec.artefact
         assert callable(verifier_of(spec.artefact)), name
     assert [n for n, s in FORMATS.entries.items() if s.needs_onnx] == ["openvino", "tensorrt"]
