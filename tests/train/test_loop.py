@@ -40,8 +40,9 @@ def test_train_eval_resume_through_the_cli(tiny_300wlp, tmp_path):
               "--lr", "1e-3", "--workers", "0", "--val-fraction", "0.25", "--seed", "3"]
     assert gldpose_cli.main(["train", *common, "--epochs", "1"]) == 0
     for name in ("model.safetensors", "manifest.json", "checkpoint.pt", "config.json",
-                 "history.json"):
+                 "history.json", "history.png"):
         assert (run / name).is_file(), name
+    assert (run / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     manifest = read_manifest(run)
     assert manifest.input.size_px == 48 and manifest.training.loss == "gld"
     assert TrainConfig.from_json((run / "config.json").read_text()).input_size_px == 48

@@ -126,6 +126,42 @@ def plot_yaw_bands(bands: dict[str, dict], path: Path, title: str = "") -> Path:
     return Path(path)
 
 
+def plot_history(history: list[dict], path: Path, title: str = "") -> Path | None:
+    """Validation MAE per angle, and yaw MAE beyond 60 degrees, against the training step (PNG).
+
+    ``history`` is the trainer's list of records; those with a ``"val"`` entry are plotted.
+    Returns None (writing nothing) when no record has one.
+    """
+    rows = [r for r in history if "val" in r]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=100)
+    for angle in ("yaw", "pitch", "roll"):
+        ax.plot(steps, [r["val"][angle] for r in rows], label=angle)
+    band = [r.get("val_bands", {}).get("60-99", {}).get("yaw") for r in rows]
+    if any(v is not None for v in band):
+        ax.plot(steps, [float("nan") if v is None else v for v in band], "--",
+                label="yaw, |yaw| > 60")
+    best = min(rows, key=lambda r: r["val"]["mae"])
+    ax.axvline(best["step"], color="grey", lw=0.8)
+    ax.set_ylim(0, max(12.0, min(40.0, 1.2 * best["val"]["yaw"] * 2)))
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation MAE (degrees)")
+    ax.set_title(title or f"validation MAE; best MAE {best['val']['mae']:.2f} at step {best['step']}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def write_report(pred_deg: np.ndarray, true_deg: np.ndarray, json_path: Path | None,
                  plot_path: Path | None, title: str = "") -> dict:
     """Compute the table and bands; write JSON and PNG where asked; return the JSON dict."""

@@ -33,7 +33,7 @@ from gldpose_train import TrainError
 from gldpose_train.config import TrainConfig
 from gldpose_train.datasets import DatasetOptions, build_dataset
 from gldpose_train.datasets.mixed import MixedDataset
-from gldpose_train.evaluate import mae_by_yaw_band, mae_table, predict_dataset
+from gldpose_train.evaluate import mae_by_yaw_band, mae_table, plot_history, predict_dataset
 from gldpose_train.feeds import BankDataset, CropBank, LoaderFeed, ResidentFeed, preload
 from gldpose_train.losses import compute_loss
 from gldpose_train.mix_source import resolve_mix_data
@@ -257,6 +257,7 @@ class Trainer:
                    "planned_epochs": self.state.planned_epochs, "history": self.history}
         if self.dist.is_main:
             (self.out / "history.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+            plot_history(self.history, self.out / "history.png")
         return summary
 
     def _done(self) -> bool:
