@@ -1,4 +1,4 @@
-"""Network latency per face of each candidate backbone at one input size, side by side.
+"""Network latency per face of each candidate backbone at one or more input sizes, side by side.
 
 Each backbone of ``gldpose_sdk.model.BACKBONES`` gets random weights (latency does not depend on
 them), is saved as a model folder (``gldpose_sdk.model.save_model``) and exported with the public
@@ -6,9 +6,9 @@ export API (``gldpose_export.cli.run_export``: ONNX with ``model_u8.onnx``, Open
 temporary folder, then loaded through ``PoseEstimator`` on ONNX Runtime and on OpenVINO (the
 plugin's default precision). ``backend.infer`` at batch 1 on a ready input is timed for all of
 them round-robin (``bench_common.time_interleaved``), so the ratios against
-mobilenet_v3_large hold on a shared machine too.
+mobilenet_v3_large at the first size hold on a shared machine too.
 
-    python benchmarks/backbone_latency.py [--size 96] [--backbones a b] [--runs 50] [--quick]
+    python benchmarks/backbone_latency.py [--size 96 112 128] [--backbones a b] [--runs 50] [--quick]
         [--json docs/results/default_model/backbone_latency.json] [--machine-shared auto|yes|no]
 """
 from __future__ import annotations
@@ -46,6 +46,11 @@ def export_backbone(name: str, size_px: int, tmp: Path, exporter: str) -> tuple[
     return tmp / name, sum(p.numel() for p in model.parameters()) / 1e6
 
 
+def _row_key(name: str, size: int, sizes: list[int]) -> str:
+    """A table row's name: the backbone, with its size when several sizes are timed."""
+    return name if len(sizes) == 1 else f"{name}@{size}"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Export, load and time every backbone on every backend; the JSON-able report."""
     load_at_start = bc.load_average()
@@ -54,16 +59,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     fns = {}
     with tempfile.TemporaryDirectory(prefix="gldpose_backbones_") as tmp:
         try:
-            for name in args.backbones:
-                bc.log_to_stderr(f"exporting {name} at {args.size} px")
-                folder, params_m = export_backbone(name, args.size, Path(tmp), args.exporter)
-                rows[name] = {"params_m": params_m}
-                for backend in (b for b in BACKENDS if not missing_packages(b)):
-                    est = PoseEstimator(folder, backend=backend, detector="none")
-                    estimators.append(est)
-                    x = est.backend.example_input(1)
-                    fns[f"{name}|{backend}"] = lambda b=est.backend, x=x: b.infer(x)
-                    rows[name][f"{backend}_precision"] = est.backend.describe().precision
+            for size in args.size:
+                for name in args.backbones:
+                    key = _row_key(name, size, args.size)
+                    bc.log_to_stderr(f"exporting {name} at {size} px")
+                    folder, params_m = export_backbone(name, size, Path(tmp) / str(size),
+                                                       args.exporter)
+                    rows[key] = {"params_m": params_m, "input_px": size}
+                    for backend in (b for b in BACKENDS if not missing_packages(b)):
+                        est = PoseEstimator(folder, backend=backend, detector="none")
+                        estimators.append(est)
+                        x = est.backend.example_input(1)
+                        fns[f"{key}|{backend}"] = lambda b=est.backend, x=x: b.infer(x)
+                        rows[key][f"{backend}_precision"] = est.backend.describe().precision
             bc.log_to_stderr(f"timing {len(fns)} networks x {args.runs} runs")
             timings = bc.time_interleaved(fns, args.runs, args.warmup, args.block)
         finally:
@@ -75,7 +83,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows[name][f"{backend}_min_ms"] = t.min_ms
         rows[name][f"{backend}_timing"] = t.to_dict()
     for backend in BACKENDS:
-        ref = rows.get(REFERENCE, {}).get(f"{backend}_min_ms")
+        ref = rows.get(_row_key(REFERENCE, args.size[0], args.size), {}).get(f"{backend}_min_ms")
         for row in rows.values():
             row[f"{backend}_ratio_vs_{REFERENCE}"] = (row[f"{backend}_min_ms"] / ref
                                                       if ref and f"{backend}_min_ms" in row
@@ -87,7 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def format_report(report: dict[str, Any]) -> str:
     """Table (medians, minima and the minima's ratio to the reference) and the machine line."""
     short = {"onnxruntime": "ort", "openvino": "ov"}
-    columns = [("backbone", "<20"), ("params_m", ">8.2f", "params M")]
+    columns = [("backbone", "<24"), ("params_m", ">8.2f", "params M")]
     for backend in BACKENDS:
         columns += [(f"{backend}_ms", ">8.2f", f"{short[backend]} ms"),
                     (f"{backend}_min_ms", ">8.2f", f"{short[backend]} min"),
@@ -96,7 +104,8 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join([
         bc.format_table(columns, rows),
         (f"ms per face at batch 1, {report['input_px']} px, random weights; medians and minima "
-         f"of {report['runs']} runs; x ref: ratio of the minima against {REFERENCE} (ort: "
+         f"of {report['runs']} runs; x ref: ratio of the minima against {REFERENCE} at "
+         f"{report['input_px'][0]} px (ort: "
          "ONNX Runtime fp32, model_u8.onnx; ov: OpenVINO, plugin's default precision)"),
         bc.shared_note(report["machine"])])
 
@@ -106,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     from gldpose_sdk.model import BACKBONES
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--size", type=int, default=96, help="input side, px")
+    p.add_argument("--size", type=int, nargs="+", default=[96],
+                   help="input side(s), px; several are timed side by side in one run")
     p.add_argument("--backbones", nargs="+", choices=sorted(BACKBONES), default=sorted(BACKBONES))
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
