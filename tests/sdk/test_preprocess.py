@@ -435,3 +435,14 @@ def test_area_linear_filter_is_a_whole_factor_average_then_bilinear() -> None:
     np.testing.assert_array_equal(resize_square(odd, 96, "area"),
                                   cv2.resize(odd, (96, 96), interpolation=cv2.INTER_AREA))
     assert not np.array_equal(resize_square(odd, 96, "area"), expected)
+
+
+def test_area_linear_threefold_averages_the_centred_whole_blocks() -> None:
+    """k = 3 with a remainder of 2 (290 = 3 * 96 + 2): the 288 px square one pixel in from each
+    side is averaged over 3x3 blocks (a bilinear 3x shrink would take centre pixels instead)."""
+    from gldpose_sdk.preprocess import resize_square
+
+    square = np.random.default_rng(9).integers(0, 256, (290, 290, 3), dtype=np.uint8)
+    blocks = square[1:289, 1:289].reshape(96, 3, 96, 3, 3).astype(np.float64).mean(axis=(1, 3))
+    fast = resize_square(square, 96, "area_linear").astype(np.float64)
+    assert np.abs(fast - blocks).max() <= 1.0          # rounding only
