@@ -42,7 +42,7 @@ def test_item_is_padded_whole_image(npz_path: Path) -> None:
     np.testing.assert_allclose(ds[1][0].numpy(), ref, atol=1e-5)
 
 
-def test_workers_load_their_own_copy(npz_path: Path) -> None:
+def test_workers_load_their_own_copy(npz_path: Path, restore_sigchld) -> None:
     ds = build_dataset("biwi_npz", npz_path, train=True, input_size_px=32)
     ds[0]   # loads the images in this process; they must not be pickled to workers
     assert "_images" in ds.__getstate__() and ds.__getstate__()["_images"] is None

@@ -66,7 +66,7 @@ def test_items_read_the_right_image(crops) -> None:
         np.testing.assert_allclose(ds[i][0].numpy(), ref, atol=1e-5, err_msg=name)
 
 
-def test_dataloader_workers(crops) -> None:
+def test_dataloader_workers(crops, restore_sigchld) -> None:
     root, _ = crops
     ds = build_dataset("crops", root, split=None, train=True, input_size_px=24)
     torch.manual_seed(0)
