@@ -48,7 +48,7 @@ def restore_sigchld():
     PyTorch installs a process-wide SIGCHLD handler the first time a DataLoader starts workers
     (``torch.utils.data._utils.signal_handling``). Left in place in this long-lived pytest process,
     which by then has also run OpenVINO and ONNX Runtime, the next child process to exit
-    (``subprocess.run`` several tests later) killed the whole suite with SIGSEGV (3 of 3 full
+    (``subprocess.run`` several tests later) killed the whole suite with SIGSEGV (6 of 6 full
     runs; never without these tests).
     """
     import signal
