@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_common as bc
-from gldpose_sdk import GldposeError, PoseEstimator
+from gldpose_sdk import PoseEstimator
 from gldpose_sdk.backends import missing_packages
 from gldpose_sdk.manifest import InputSpec, Manifest, TrainingInfo
 
@@ -134,15 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         args.backbones = [b for b in args.backbones if b.startswith("mobilenet")] or \
             args.backbones[:1]
         args.runs, args.warmup, args.block = 4, 1, 2
-    try:
-        report = run(args)
-    except GldposeError as exc:
-        print(f"backbone_latency: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-    print(format_report(report))
-    bc.write_json(args.json, report)
-    bc.log_to_stderr(f"wrote {args.json}")
-    return 0
+    return bc.run_and_report("backbone_latency", args, run, format_report)
 
 
 if __name__ == "__main__":

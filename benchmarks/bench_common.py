@@ -260,6 +260,26 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_json: Path) ->
                         "load average before the run (recorded in the JSON and printed)")
 
 
+def run_and_report(name: str, args: argparse.Namespace,
+                   run: Callable[[argparse.Namespace], dict[str, Any]],
+                   format_report: Callable[[dict[str, Any]], str]) -> int:
+    """A benchmark's ``main`` after parsing: run, print the table, write ``args.json``.
+
+    Returns 0, or 2 (with one line on stderr) when the run raises a gldpose error.
+    """
+    from gldpose_sdk import GldposeError
+
+    try:
+        report = run(args)
+    except GldposeError as exc:
+        print(f"{name}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    write_json(args.json, report)
+    log_to_stderr(f"wrote {args.json}")
+    return 0
+
+
 def write_json(path: Path, report: Mapping[str, Any]) -> None:
     """Write ``report`` as indented JSON with sorted keys (parent folders created)."""
     path = Path(path)

@@ -574,15 +574,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, write the JSON; 2 on a model or input error."""
     args = build_parser().parse_args(argv)
-    try:
-        report = run(args)
-    except GldposeError as exc:
-        print(f"latency: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-    print(format_report(report))
-    bc.write_json(args.json, report)
-    bc.log_to_stderr(f"wrote {args.json}")
-    return 0
+    return bc.run_and_report("latency", args, run, format_report)
 
 
 if __name__ == "__main__":

@@ -415,15 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.size, args.crops, args.calib, args.timing_crops = 64, 3, 6, 2
         args.runs, args.warmup, args.block, args.exporter = 2, 1, 1, "torchscript"
-    try:
-        report = run(args)
-    except GldposeError as exc:
-        print(f"resnet50_pipeline: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-    print(format_report(report))
-    bc.write_json(args.json, report)
-    bc.log_to_stderr(f"wrote {args.json}")
-    return 0
+    return bc.run_and_report("resnet50_pipeline", args, run, format_report)
 
 
 if __name__ == "__main__":
