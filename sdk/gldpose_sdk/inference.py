@@ -7,6 +7,8 @@ pose gets its quality checks (:class:`~gldpose_sdk.config.QualityThresholds`).
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -14,11 +16,19 @@ from gldpose_sdk.backends.base import Backend
 from gldpose_sdk.config import EstimatorConfig
 from gldpose_sdk.decode import decode_logits
 from gldpose_sdk.face_crops import FaceCrops
-from gldpose_sdk.manifest import ANGLE_NAMES, Manifest
+from gldpose_sdk.manifest import ANGLE_NAMES, BinSpec, Manifest
 from gldpose_sdk.pose import Pose, PoseQuality
 from gldpose_sdk.preprocess import to_network_input
 
 _FLIP_SIGN = np.array([-1.0, 1.0, -1.0], dtype=np.float32)   # mirror: -yaw, pitch, -roll
+
+
+@functools.lru_cache(maxsize=8)
+def _bin_centres(bins: BinSpec) -> np.ndarray:
+    """``bins.centres_deg()`` computed once per bin layout (read-only), not on every call."""
+    centres = bins.centres_deg()
+    centres.setflags(write=False)
+    return centres
 
 
 def predict_angles(backend: Backend, crops_bgr: np.ndarray, manifest: Manifest,
@@ -29,7 +39,7 @@ def predict_angles(backend: Backend, crops_bgr: np.ndarray, manifest: Manifest,
     if flip_average:
         batch = np.concatenate([crops_bgr, crops_bgr[:, :, ::-1]])
     logits = backend.infer(to_network_input(batch, backend.input_layout, manifest.input))
-    angles, std = decode_logits(logits, manifest.bins.centres_deg())
+    angles, std = decode_logits(logits, _bin_centres(manifest.bins))
     if flip_average:
         angles = (angles[:n] + angles[n:] * _FLIP_SIGN) / 2
         std = (std[:n] + std[n:]) / 2
