@@ -63,24 +63,33 @@ def crop_quality(crops_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def infer_poses(backend: Backend, faces: FaceCrops, manifest: Manifest,
                 config: EstimatorConfig) -> list[Pose]:
-    """One :class:`Pose` per crop of ``faces``."""
+    """One :class:`Pose` per crop of ``faces``.
+
+    The arrays become Python floats once per batch (``tolist``) and the quality limits are
+    compared for the whole batch at once: at batch 1 this loop is part of the per-face cost
+    around the network (issue 12), so it does no per-element numpy work.
+    """
     angles, raw_std = predict_angles(backend, faces.crops_bgr, manifest, config.flip_average)
     std = manifest.calibration.apply(raw_std) if manifest.calibration is not None else raw_std
     brightness, contrast = crop_quality(faces.crops_bgr)
     limits = config.quality
+    uncertain = (std > np.asarray(limits.max_std_deg, np.float32)).tolist()
+    inside = list(faces.inside_frac)
+    flags = zip(uncertain, (f < limits.min_inside_frac for f in inside),
+                (brightness < limits.min_brightness).tolist(),
+                (contrast < limits.min_contrast).tolist())
     poses = []
-    for i, box in enumerate(faces.boxes):
-        reasons = [f"uncertain {name}" for k, name in enumerate(ANGLE_NAMES)
-                   if std[i, k] > limits.max_std_deg[k]]
-        if faces.inside_frac[i] < limits.min_inside_frac:
+    for a, s, r, box, score, inside_frac, light, spread, (unsure, outside, dark, flat) in zip(
+            angles.tolist(), std.tolist(), raw_std.tolist(), faces.boxes, faces.scores, inside,
+            brightness.tolist(), contrast.tolist(), flags):
+        reasons = [f"uncertain {name}" for name, bad in zip(ANGLE_NAMES, unsure) if bad]
+        if outside:
             reasons.append("outside frame")
-        if brightness[i] < limits.min_brightness:
+        if dark:
             reasons.append("dark")
-        if contrast[i] < limits.min_contrast:
+        if flat:
             reasons.append("flat")
-        quality = PoseQuality(float(faces.inside_frac[i]), float(brightness[i]),
-                              float(contrast[i]), tuple(reasons))
-        poses.append(Pose(*(float(v) for v in angles[i]), *(float(v) for v in std[i]),
-                          box=tuple(float(v) for v in box), score=faces.scores[i],
-                          raw_std_deg=tuple(float(v) for v in raw_std[i]), quality=quality))
+        quality = PoseQuality(float(inside_frac), light, spread, tuple(reasons))
+        poses.append(Pose(*a, *s, box=tuple(map(float, box)), score=score,
+                          raw_std_deg=tuple(r), quality=quality))
     return poses

@@ -13,6 +13,7 @@ manifests are migrated on read (their single-file artefacts keep working; an Ope
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -226,10 +227,37 @@ class Calibration:
     within_2std: tuple[float, ...] = ()
 
     def apply(self, raw_std_deg: np.ndarray) -> np.ndarray:
-        """Calibrated ``[N, 3]`` stds from raw ``[N, 3]`` stds."""
+        """Calibrated ``[N, 3]`` stds from raw ``[N, 3]`` stds.
+
+        The same numbers as each angle's :meth:`AngleCalibration.apply`, in one ``np.interp``
+        over the three angles' knots laid side by side (``_joint_knots``): a third of the time
+        at batch 1, where this sat on every ``estimate`` call.
+        """
         raw = np.asarray(raw_std_deg, dtype=np.float32)
-        return np.stack([c.apply(raw[..., k]) for k, c in
-                         enumerate((self.yaw, self.pitch, self.roll))], axis=-1)
+        xp, fp = self._joint_knots
+        shifted = np.clip(raw, 0.0, _KNOT_SPAN - 1.0, dtype=np.float64) + _ANGLE_OFFSETS
+        return np.interp(shifted, xp, fp).astype(np.float32)
+
+    @functools.cached_property
+    def _joint_knots(self) -> tuple[np.ndarray, np.ndarray]:
+        """Knots of all three angles on one axis: angle k's raw stds shifted by ``k * span``.
+
+        Each angle's knots get a start knot at raw 0 (the first value holds below the first
+        knot) and an end knot at ``span - 1`` on the proportional line (above the last knot the
+        std grows with the raw std), so one interpolation reproduces every angle's map exactly
+        for raw stds up to ``span - 1`` degrees (a softmax over +-99 degrees cannot exceed 100).
+        """
+        xs, ys = [], []
+        for k, c in enumerate((self.yaw, self.pitch, self.roll)):
+            end = _KNOT_SPAN - 1.0
+            xs += [k * _KNOT_SPAN, *(k * _KNOT_SPAN + r for r in c.raw_std_deg),
+                   k * _KNOT_SPAN + end]
+            ys += [c.std_deg[0], *c.std_deg, end * c.std_deg[-1] / c.raw_std_deg[-1]]
+        return np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+
+
+_KNOT_SPAN = 1000.0   # degrees of raw std given to each angle on the joint knot axis
+_ANGLE_OFFSETS = np.array([0.0, _KNOT_SPAN, 2 * _KNOT_SPAN])
 
 
 @dataclass(frozen=True)

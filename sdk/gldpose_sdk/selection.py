@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from gldpose_sdk.backend_timing import TimingCache, time_backend
+from gldpose_sdk.backend_timing import TimingCache, time_backends
 from gldpose_sdk.backends import BACKENDS, load_backend_class, missing_packages
 from gldpose_sdk.backends.base import Backend
 from gldpose_sdk.config import BackendOptions, parse_device
@@ -198,7 +198,8 @@ def _compare(loaded: list[tuple[str, str, Backend]], cached, cache: TimingCache 
         return list(cached.timings_ms), "cache"
     if len(loaded) < 2:
         return [], ""
-    timings = [(n, d, time_backend(b)) for n, d, b in loaded]
+    times = time_backends([b for _, _, b in loaded], manifest.input)
+    timings = [(n, d, ms) for (n, d, _), ms in zip(loaded, times)]
     if cache is not None:
         cache.store(model_dir, manifest, timings)
     return timings, "measured"

@@ -186,6 +186,23 @@ def test_calibration_maps_raw_std_piecewise_linearly() -> None:
     assert both.dtype == np.float32
 
 
+def test_joint_calibration_equals_each_angles_own_map() -> None:
+    """``Calibration.apply`` (one interpolation over the three angles' knots side by side) gives
+    each angle's own piecewise map, below, between and above the knots, for a batch."""
+    rng = np.random.default_rng(3)
+    angles = []
+    for _ in range(3):
+        raw = np.sort(rng.choice(np.arange(1, 60), size=int(rng.integers(1, 8)), replace=False))
+        angles.append(AngleCalibration(tuple(float(r) for r in raw),
+                                       tuple(float(v) for v in np.sort(rng.uniform(1, 40,
+                                                                                   raw.size)))))
+    cal = Calibration(*angles)
+    raw_std = rng.uniform(0.01, 120.0, (500, 3)).astype(np.float32)
+    expected = np.stack([c.apply(raw_std[:, k]) for k, c in enumerate(angles)], axis=-1)
+    np.testing.assert_allclose(cal.apply(raw_std), expected, rtol=1e-5, atol=1e-5)
+    assert cal.apply(raw_std[:0]).shape == (0, 3)
+
+
 def test_hopenet_rule_defaults_to_k_0_2() -> None:
     assert CropRule.hopenet() == CropRule.hopenet(0.2)
 

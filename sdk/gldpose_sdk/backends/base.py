@@ -113,21 +113,24 @@ class Backend(ABC):
             BackendRuntimeError: the runtime failed, returned a wrong shape or NaN/Inf.
         """
         self._check_input(batch)
-        outputs = []
+        n = batch.shape[0]
         with self._lock:
             if self._closed:
                 raise BackendRuntimeError(f"{self.name} backend is closed; create a new one")
-            for start in range(0, batch.shape[0], self._max_batch):
-                chunk = batch[start:start + self._max_batch]
-                try:
-                    out = self._run(chunk)
-                except GldposeError:
-                    raise
-                except Exception as exc:  # runtimes raise their own exception types
-                    raise BackendRuntimeError(
-                        f"{self.name} failed on a batch of {chunk.shape[0]}: {exc}") from exc
-                outputs.append(self._check_output(out, chunk.shape[0]))
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+            if n <= self._max_batch:   # one chunk: the batch-1 real-time case, no slicing
+                return self._run_checked(batch)
+            return np.concatenate([self._run_checked(batch[start:start + self._max_batch])
+                                   for start in range(0, n, self._max_batch)])
+
+    def _run_checked(self, chunk: np.ndarray) -> np.ndarray:
+        try:
+            out = self._run(chunk)
+        except GldposeError:
+            raise
+        except Exception as exc:  # runtimes raise their own exception types
+            raise BackendRuntimeError(
+                f"{self.name} failed on a batch of {chunk.shape[0]}: {exc}") from exc
+        return self._check_output(out, chunk.shape[0])
 
     def _check_input(self, batch: np.ndarray) -> None:
         s = self._size_px
@@ -153,7 +156,7 @@ class Backend(ABC):
             raise BackendRuntimeError(f"{self.name} returned shape {out.shape}, expected "
                                       f"{expected}: the artefact does not match the manifest")
         out = out.astype(np.float32, copy=False)
-        if not np.all(np.isfinite(out)):
+        if not np.isfinite(out).all():
             raise BackendRuntimeError(f"{self.name} returned NaN or Inf logits; with fp16 this "
                                       "means overflow: try an fp32 artefact or precision")
         return out
