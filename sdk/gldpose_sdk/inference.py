@@ -69,9 +69,11 @@ def infer_poses(backend: Backend, faces: FaceCrops, manifest: Manifest,
     compared for the whole batch at once: at batch 1 this loop is part of the per-face cost
     around the network (issue 12), so it does no per-element numpy work.
     """
+    # the crops' statistics first, while the just-cut pixels are still in the CPU cache (after
+    # the network ran they are not: 14 against 5 us per 96 px face, measured)
+    brightness, contrast = crop_quality(faces.crops_bgr)
     angles, raw_std = predict_angles(backend, faces.crops_bgr, manifest, config.flip_average)
     std = manifest.calibration.apply(raw_std) if manifest.calibration is not None else raw_std
-    brightness, contrast = crop_quality(faces.crops_bgr)
     limits = config.quality
     uncertain = (std > np.asarray(limits.max_std_deg, np.float32)).tolist()
     inside = list(faces.inside_frac)
