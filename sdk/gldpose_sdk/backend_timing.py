@@ -33,6 +33,9 @@ CACHE_FILE = "backend_timings.json"
 _DISTRIBUTIONS = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu"), "openvino": ("openvino",),
                   "pytorch": ("torch",), "tensorrt": ("tensorrt", "tensorrt-lean")}
 _MAX_ENTRIES = 64
+#: How :func:`time_backends` measures, part of the cache key: a change of method re-measures
+#: instead of reusing choices made the old way (v1 timed each backend after the other, median).
+MEASUREMENT = "v2: round-robin minima from a uint8 crop"
 
 
 def time_backends(backends: "list[Backend]", spec: InputSpec, warmup: int = 3,
@@ -111,7 +114,7 @@ class TimingCache:
 
     def _key(self, model_dir: Path, manifest: Manifest,
              candidates: list[tuple[str, str]]) -> str:
-        parts = [machine_id(), str(Path(model_dir).resolve()),
+        parts = [MEASUREMENT, machine_id(), str(Path(model_dir).resolve()),
                  hashlib.sha256(manifest.to_json().encode()).hexdigest(),
                  *(f"{n}@{d}={_version(n)}" for n, d in sorted(candidates))]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
