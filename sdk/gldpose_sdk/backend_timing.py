@@ -2,10 +2,10 @@
 
 Which runtime is fastest depends on the CPU (bf16/AMX favour OpenVINO, plain AVX2 often ONNX
 Runtime), so ``"auto"`` times each candidate that loaded at batch 1 (a few runs after a warm-up,
-round-robin, minimum, from a uint8 crop) and keeps the fastest. The result is cached in a JSON file in the user cache folder
-(``$GLDPOSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/gldpose``, else ``~/.cache/gldpose``), keyed by
-the machine (CPU model and count), the model's manifest and the runtime versions, so later
-processes load only the winner.
+round-robin, minimum, from a uint8 crop) and keeps the fastest. The result is cached in a JSON
+file in the user cache folder (``$GLDPOSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/gldpose``, else
+``~/.cache/gldpose``), keyed by the measurement method, the machine (CPU model and count), the
+model's manifest and the runtime versions, so later processes load only the winner.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ _MAX_ENTRIES = 64
 MEASUREMENT = "v2: round-robin minima from a uint8 crop"
 
 
-def time_backends(backends: "list[Backend]", spec: InputSpec, warmup: int = 3,
+def time_backends(backends: list[Backend], spec: InputSpec, warmup: int = 3,
                   runs: int = 9) -> list[float]:
     """Milliseconds of one batch-1 face through each backend, from a uint8 BGR crop.
 
@@ -52,7 +52,7 @@ def time_backends(backends: "list[Backend]", spec: InputSpec, warmup: int = 3,
     """
     crop = np.full((1, spec.size_px, spec.size_px, 3), 128, np.uint8)
 
-    def once(backend: "Backend") -> float:
+    def once(backend: Backend) -> float:
         start = time.perf_counter()
         backend.infer(to_network_input(crop, backend.input_layout, spec))
         return (time.perf_counter() - start) * 1e3

@@ -189,7 +189,7 @@ def normalise(crops_rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _blob_params(spec: InputSpec) -> "cv2.dnn.Image2BlobParams":
+def _blob_params(spec: InputSpec) -> cv2.dnn.Image2BlobParams:
     """OpenCV's one-pass BGR->RGB, ``(x - 255 mean) / (255 std)``, NHWC->NCHW for ``spec``."""
     params = cv2.dnn.Image2BlobParams()
     params.swapRB = True   # mean and scale below apply to the swapped (RGB) channels
