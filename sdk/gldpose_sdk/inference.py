@@ -76,22 +76,21 @@ def infer_poses(backend: Backend, faces: FaceCrops, manifest: Manifest,
     std = manifest.calibration.apply(raw_std) if manifest.calibration is not None else raw_std
     limits = config.quality
     uncertain = (std > np.asarray(limits.max_std_deg, np.float32)).tolist()
-    inside = list(faces.inside_frac)
-    flags = zip(uncertain, (f < limits.min_inside_frac for f in inside),
-                (brightness < limits.min_brightness).tolist(),
-                (contrast < limits.min_contrast).tolist())
+    dark = (brightness < limits.min_brightness).tolist()
+    flat = (contrast < limits.min_contrast).tolist()
+    angle_rows, std_rows, raw_rows = angles.tolist(), std.tolist(), raw_std.tolist()
+    light, spread = brightness.tolist(), contrast.tolist()
     poses = []
-    for a, s, r, box, score, inside_frac, light, spread, (unsure, outside, dark, flat) in zip(
-            angles.tolist(), std.tolist(), raw_std.tolist(), faces.boxes, faces.scores, inside,
-            brightness.tolist(), contrast.tolist(), flags):
-        reasons = [f"uncertain {name}" for name, bad in zip(ANGLE_NAMES, unsure) if bad]
-        if outside:
+    for i, box in enumerate(faces.boxes):
+        reasons = [f"uncertain {name}" for name, bad in zip(ANGLE_NAMES, uncertain[i]) if bad]
+        if faces.inside_frac[i] < limits.min_inside_frac:
             reasons.append("outside frame")
-        if dark:
+        if dark[i]:
             reasons.append("dark")
-        if flat:
+        if flat[i]:
             reasons.append("flat")
-        quality = PoseQuality(float(inside_frac), light, spread, tuple(reasons))
-        poses.append(Pose(*a, *s, box=tuple(map(float, box)), score=score,
-                          raw_std_deg=tuple(r), quality=quality))
+        quality = PoseQuality(float(faces.inside_frac[i]), light[i], spread[i], tuple(reasons))
+        poses.append(Pose(*angle_rows[i], *std_rows[i], box=tuple(map(float, box)),
+                          score=faces.scores[i], raw_std_deg=tuple(raw_rows[i]),
+                          quality=quality))
     return poses
