@@ -12,6 +12,7 @@ manifests are migrated on read (their single-file artefacts keep working; an Ope
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import hashlib
@@ -234,9 +235,33 @@ class Calibration:
         at batch 1, where this sat on every ``estimate`` call.
         """
         raw = np.asarray(raw_std_deg, dtype=np.float32)
+        if raw.size <= _SMALL_BATCH_VALUES and raw.ndim == 2 and raw.shape[1] == 3:
+            return self._apply_small(raw)
         xp, fp = self._joint_knots
         shifted = np.clip(raw, 0.0, _KNOT_SPAN - 1.0, dtype=np.float64) + _ANGLE_OFFSETS
         return np.interp(shifted, xp, fp).astype(np.float32)
+
+    def _apply_small(self, raw: np.ndarray) -> np.ndarray:
+        """:meth:`apply` for a few faces: the same interpolation on Python floats.
+
+        At batch 1 the four numpy calls of the joint interpolation cost 17 us per face on a
+        cold CPU cache against 5 us here (measured in ``estimate``'s path); the formula and
+        the float64 arithmetic are ``np.interp``'s, so the float32 results are the same.
+        """
+        xs, ys = self._joint_knot_lists
+        top = len(xs) - 1
+        out = []
+        for k, r in enumerate(raw.ravel().tolist()):
+            x = min(max(r, 0.0), _KNOT_SPAN - 1.0) + _KNOT_SPAN * (k % 3)
+            j = min(max(bisect.bisect_right(xs, x), 1), top)
+            x0, y0 = xs[j - 1], ys[j - 1]
+            out.append((ys[j] - y0) / (xs[j] - x0) * (x - x0) + y0)
+        return np.array(out, np.float32).reshape(raw.shape)
+
+    @functools.cached_property
+    def _joint_knot_lists(self) -> tuple[list[float], list[float]]:
+        xp, fp = self._joint_knots
+        return xp.tolist(), fp.tolist()
 
     @functools.cached_property
     def _joint_knots(self) -> tuple[np.ndarray, np.ndarray]:
@@ -258,6 +283,7 @@ class Calibration:
 
 _KNOT_SPAN = 1000.0   # degrees of raw std given to each angle on the joint knot axis
 _ANGLE_OFFSETS = np.array([0.0, _KNOT_SPAN, 2 * _KNOT_SPAN])
+_SMALL_BATCH_VALUES = 12   # up to 4 faces: Calibration.apply interpolates on Python floats
 
 
 @dataclass(frozen=True)

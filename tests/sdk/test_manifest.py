@@ -201,6 +201,15 @@ def test_joint_calibration_equals_each_angles_own_map() -> None:
     expected = np.stack([c.apply(raw_std[:, k]) for k, c in enumerate(angles)], axis=-1)
     np.testing.assert_allclose(cal.apply(raw_std), expected, rtol=1e-5, atol=1e-5)
     assert cal.apply(raw_std[:0]).shape == (0, 3)
+    # a few faces take the Python-float path: the same float32 numbers as the batch path,
+    # knots and the ends of the knot axis (raw 0 and span - 1) included
+    knots = np.array([[c.raw_std_deg[0] for c in angles], [c.raw_std_deg[-1] for c in angles],
+                      [0.0, 0.0, 0.0], [999.0, 999.0, 999.0]], np.float32)
+    for rows in (raw_std, knots):
+        small = np.concatenate([cal.apply(rows[i:i + 1]) for i in range(len(rows))])
+        np.testing.assert_array_equal(small, cal.apply(rows))
+        np.testing.assert_allclose(small, np.stack([c.apply(rows[:, k]) for k, c
+                                                    in enumerate(angles)], -1), rtol=1e-5)
 
 
 def test_hopenet_rule_defaults_to_k_0_2() -> None:
