@@ -1,11 +1,15 @@
 """benchmarks/resnet50_pipeline.py --quick: Hopenet pipeline vs the SDK's precisions, JSON."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,3 +48,54 @@ def test_missing_data_is_exit_2(tmp_path: Path) -> None:
     proc = _run("--quick", "--data", str(tmp_path), "--json", str(tmp_path / "x.json"))
     assert proc.returncode == 2
     assert "labels.csv" in proc.stderr and not (tmp_path / "x.json").exists()
+
+
+def _labelled_crops(folder: Path, count: int = 8) -> np.ndarray:
+    """An aflw-crops-style folder (labels.csv + images.tar) of face-like crops; their labels."""
+    rng = np.random.default_rng(5)
+    folder.mkdir()
+    labels = rng.uniform(-40, 40, (count, 3)).round(3)
+    lines = ["name,yaw_annotated,yaw_teacher,pitch_teacher,roll_teacher,split"]
+    with tarfile.open(folder / "images.tar", "w") as tar:
+        for i in range(count):
+            img = rng.integers(0, 80, (120, 120, 3), dtype=np.uint8)
+            cv2.ellipse(img, (60, 60), (30, 40), float(rng.uniform(-30, 30)), 0, 360,
+                        (200, 180, 160), -1)
+            data = cv2.imencode(".jpg", img)[1].tobytes()
+            info = tarfile.TarInfo(f"image{i:05d}.jpg")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+            y, p, r = labels[i]
+            lines.append(f"image{i:05d}.jpg,{y},{y + 5},{p},{r},{'val' if i < 4 else 'train'}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    return labels[:4]
+
+
+def test_trained_model_reports_validation_mae_and_its_change(tmp_path: Path,
+                                                             tiny_model_dir: Path) -> None:
+    """``--model``: the model's own input size and bins, and per row the MAE against the labels
+    (yaw_annotated, pitch_teacher, roll_teacher of the val split) and its change against the
+    reference; the target then judges the MAE change, not the drift."""
+    for module in ("torch", "torchvision", "PIL", "gldpose_export", "onnxruntime"):
+        pytest.importorskip(module, reason=f"{module} not installed")
+    data = tmp_path / "crops"
+    labels = _labelled_crops(data)
+    out = tmp_path / "trained.json"
+    proc = _run("--quick", "--model", str(tiny_model_dir), "--data", str(data), "--json",
+                str(out), "--variants", "openvino-f32", "onnxruntime-f32")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["model"]["trained"] and report["model"]["input_px"] == 64
+    assert report["model"]["backbone"] == "resnet18" and report["crops"]["evaluation"] == 3  # --quick: 3 crops
+    rows = {r["variant"]: r for r in report["rows"]}
+    ref = rows.get("openvino-f32", rows["onnxruntime-f32"])
+    for row in rows.values():
+        assert len(row["mae_ypr_deg"]) == 3
+        assert row["mae_deg"] == pytest.approx(np.mean(row["mae_ypr_deg"]))
+        assert row["mae_change_deg"] == pytest.approx(row["mae_deg"] - ref["mae_deg"])
+        assert row["meets_target"] == (row["speedup"] >= 4.0 and row["mae_change_deg"] <= 0.3)
+    # the labels really are the val rows' columns: a constant predictor of 0 would score their
+    # mean |label|; the model's angles (tiny spread around 0) land near it, not near 0
+    assert abs(ref["mae_deg"] - np.abs(labels[:3]).mean()) < 15.0 and ref["mae_deg"] > 5.0
+    assert abs(rows["onnxruntime-f32"]["mae_change_deg"]) < 0.05
+    assert "MAE change" in proc.stdout and "trained: " in proc.stdout
