@@ -27,6 +27,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from gldpose_sdk.config import BackendOptions, EstimatorConfig
 from gldpose_sdk.decode import decode_implementation, decode_logits
 from gldpose_sdk.default_model import require_default_model
 from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces
-from gldpose_sdk.inference import crop_quality, infer_poses
+from gldpose_sdk.inference import build_poses, calibrated_std, crop_quality, infer_poses
 from gldpose_sdk.manifest import read_manifest
 from gldpose_sdk.preprocess import (
     check_image,
@@ -388,6 +389,73 @@ def time_stages(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, r
     return rows
 
 
+SEQUENCE = ("checks", "crop", "quality", "layout", "infer", "decode", "calibration", "poses")
+
+
+def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, runs: int
+                     ) -> list[dict[str, Any]]:
+    """Each stage of the batch-1 ``estimate(frame, boxes=[box])`` timed where it runs.
+
+    One pass calls the functions ``estimate`` calls, in its order, with a timestamp between
+    stages; so unlike :func:`time_stages` (each stage repeated on its own, hot) every stage pays
+    what it pays in the real call, e.g. the crop on a frame the network has pushed out of the
+    cache. The estimators take turns pass by pass. Before timing, the pass's poses are checked
+    against ``estimate``'s own (a replica that drifted from the product would be caught).
+
+    Raises:
+        RuntimeError: the replica's poses differ from ``estimate``'s (e.g. flip averaging on).
+    """
+    passes = {}
+    for label, est in ests.items():
+        m, c, backend = est.manifest, est.config, est.backend
+        centres = m.bins.centres_deg()
+
+        def one_pass(m=m, c=c, backend=backend, centres=centres) -> tuple[list[int], list]:
+            t = [time.perf_counter_ns()]
+            image = check_image(frame)
+            check_frame_size(image, c)
+            found = [(check_box_in_frame(box, image.shape, c), 1.0)]
+            t.append(time.perf_counter_ns())
+            faces = cut_faces(image, found, m, c)
+            t.append(time.perf_counter_ns())
+            brightness, contrast = crop_quality(faces.crops_bgr)
+            t.append(time.perf_counter_ns())
+            x = to_network_input(faces.crops_bgr, backend.input_layout, m.input)
+            t.append(time.perf_counter_ns())
+            logits = backend.infer(x)
+            t.append(time.perf_counter_ns())
+            angles, raw_std = decode_logits(logits, centres)
+            t.append(time.perf_counter_ns())
+            std = calibrated_std(raw_std, m)
+            t.append(time.perf_counter_ns())
+            poses = build_poses(faces, angles, std, raw_std, brightness, contrast, c.quality)
+            t.append(time.perf_counter_ns())
+            return t, poses
+
+        if one_pass()[1] != est.estimate(frame, boxes=[box]):
+            raise RuntimeError(f"{label}: the in-sequence replica's poses differ from "
+                               "estimate's; the benchmark no longer follows the SDK's path")
+        passes[label] = one_pass
+    bc.log_to_stderr(f"in sequence: {len(passes)} estimators x {runs} passes")
+    samples = {label: [] for label in passes}
+    for _ in range(runs):
+        for label, one_pass in passes.items():
+            samples[label].append(np.diff(one_pass()[0]) / 1e6)
+    rows = []
+    for label, got in samples.items():
+        ms = np.array(got)                              # [runs, stages]
+        total, infer = ms.sum(1), ms[:, SEQUENCE.index("infer")]
+        row: dict[str, Any] = {"variant": label}
+        row.update({f"{k}_min_ms": float(ms[:, i].min()) for i, k in enumerate(SEQUENCE)})
+        row.update({f"{k}_median_ms": float(np.median(ms[:, i])) for i, k in enumerate(SEQUENCE)})
+        row["outside_min_ms"] = float((total - infer).min())
+        row["outside_median_ms"] = float(np.median(total - infer))
+        row["total_over_infer_min"] = float(total.min() / infer.min())
+        row["total_over_infer_median"] = float(np.median(total) / np.median(infer))
+        rows.append(row)
+    return rows
+
+
 def time_crop_sizes(est: PoseEstimator, frame: np.ndarray, box: tuple, runs: int,
                     warmup: int, block: int) -> dict[str, float]:
     """Minimum ms of the crop stage (``cut_faces``) with the face box :data:`CROP_FACE_PX` high."""
@@ -432,6 +500,10 @@ COLUMNS = (("variant", "<16"), ("batch", ">5"), ("runtime", "<18"), ("precision"
            ("frame_min_ms", ">7.3f", "frm min"), ("crops_min_ms", ">7.3f", "crp min"),
            ("frame_over_net", ">7.2f", "frm/net"), ("frame_over_net_min", ">7.2f", "min f/n"),
            ("crops_over_net_min", ">7.2f", "min c/n"))
+SEQUENCE_COLUMNS = (("variant", "<16"), *((f"{k}_min_ms", ">8.3f", k[:8]) for k in SEQUENCE),
+                    ("outside_min_ms", ">8.3f", "outside"),
+                    ("total_over_infer_min", ">8.2f", "tot/inf"),
+                    ("total_over_infer_median", ">8.2f", "med t/i"))
 STAGE_COLUMNS = (("variant", "<16"), *((f"{k}_min_ms", ">8.3f", k) for k in STAGES),
                  ("outside_net_min_ms", ">8.3f", "outside"),
                  ("stages_over_infer_min", ">8.2f", "sum/infer"))
@@ -457,7 +529,12 @@ def format_report(report: dict[str, Any]) -> str:
                   bc.format_table(STAGE_COLUMNS, report["stages"]),
                   "crop stage alone by face box height: " + ", ".join(
                       f"{px} px {ms:.3f} ms" for px, ms in report["crop_min_ms_by_face_px"].items()
-                  ) + f" (the frame's box is {report['frame']['box_height_px']:.0f} px)", ""]
+                  ) + f" (the frame's box is {report['frame']['box_height_px']:.0f} px)", "",
+                  ("the same path timed in sequence (one pass through estimate's functions, a "
+                   "timestamp between stages, so each stage pays what it does in the real call; "
+                   "minimum ms; outside = all but infer; tot/inf = whole pass / infer, minima; "
+                   "med t/i: medians)"),
+                  bc.format_table(SEQUENCE_COLUMNS, report["in_sequence"]), ""]
     for label, info in report["auto"].items():
         timings = ", ".join(f"{n} {ms:.2f} ms" for n, _, ms in info["timings_ms"])
         lines.append(f"{label}: PoseEstimator({'' if label == 'auto' else 'folder with u8'}) "
@@ -553,6 +630,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    runs_at(args.runs, b), *timing)
             stages = [] if args.no_stages else time_stages(ests | autos, frame, box,
                                                            args.runs, *timing)
+            in_sequence = [] if args.no_stages else time_in_sequence(
+                ests | autos, frame, box, args.runs if args.quick else max(args.runs, 200))
             crop_px = {} if args.no_stages or not ests else time_crop_sizes(
                 next(iter(ests.values())), frame, box, args.runs, *timing)
             auto_info = {k: e.describe().to_dict() for k, e in autos.items()}
@@ -565,7 +644,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "frame": {"file": SAMPLE_FRAME, "shape": list(frame.shape), "box": list(box),
                   "box_height_px": box[3] - box[1]},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "rows": rows, "stages": stages, "crop_min_ms_by_face_px": crop_px, "auto": auto_info,
+        "rows": rows, "stages": stages, "in_sequence": in_sequence,
+        "crop_min_ms_by_face_px": crop_px, "auto": auto_info,
         "targets": targets(rows), "skipped": [list(s) for s in skipped + peer_skips],
         "machine": bc.machine_info(args.machine_shared, load_at_start),
     }

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from gldpose_sdk.backends.base import Backend
-from gldpose_sdk.config import EstimatorConfig
+from gldpose_sdk.config import EstimatorConfig, QualityThresholds
 from gldpose_sdk.decode import decode_logits
 from gldpose_sdk.face_crops import FaceCrops
 from gldpose_sdk.manifest import ANGLE_NAMES, BinSpec, Manifest
@@ -61,20 +61,31 @@ def crop_quality(crops_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return stats[0].astype(np.float32), stats[1].astype(np.float32)
 
 
+def calibrated_std(raw_std: np.ndarray, manifest: Manifest) -> np.ndarray:
+    """The manifest's calibration applied to raw stds ``[N, 3]`` (unchanged without one)."""
+    return manifest.calibration.apply(raw_std) if manifest.calibration is not None else raw_std
+
+
 def infer_poses(backend: Backend, faces: FaceCrops, manifest: Manifest,
                 config: EstimatorConfig) -> list[Pose]:
-    """One :class:`Pose` per crop of ``faces``.
-
-    The arrays become Python floats once per batch (``tolist``) and the quality limits are
-    compared for the whole batch at once: at batch 1 this loop is part of the per-face cost
-    around the network (issue 12), so it does no per-element numpy work.
-    """
+    """One :class:`Pose` per crop of ``faces``."""
     # the crops' statistics first, while the just-cut pixels are still in the CPU cache (after
     # the network ran they are not: 14 against 5 us per 96 px face, measured)
     brightness, contrast = crop_quality(faces.crops_bgr)
     angles, raw_std = predict_angles(backend, faces.crops_bgr, manifest, config.flip_average)
-    std = manifest.calibration.apply(raw_std) if manifest.calibration is not None else raw_std
-    limits = config.quality
+    return build_poses(faces, angles, calibrated_std(raw_std, manifest), raw_std, brightness,
+                       contrast, config.quality)
+
+
+def build_poses(faces: FaceCrops, angles: np.ndarray, std: np.ndarray, raw_std: np.ndarray,
+                brightness: np.ndarray, contrast: np.ndarray,
+                limits: QualityThresholds) -> list[Pose]:
+    """The :class:`Pose` objects of a batch from its arrays, with their quality checks.
+
+    The arrays become Python floats once per batch (``tolist``) and the quality limits are
+    compared for the whole batch at once: at batch 1 this is part of the per-face cost around
+    the network (issue 12), so it does no per-element numpy work.
+    """
     uncertain = (std > np.asarray(limits.max_std_deg, np.float32)).tolist()
     dark = (brightness < limits.min_brightness).tolist()
     flat = (contrast < limits.min_contrast).tolist()

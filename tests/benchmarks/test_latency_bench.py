@@ -49,6 +49,16 @@ def test_quick_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert ours | {"auto"} <= set(stages)
     assert stages["onnxruntime-u8"]["crop_min_ms"] > 0
     assert set(report["crop_min_ms_by_face_px"]) == {"64", "128", "256"}
+    # the in-sequence timeline: every stage of estimate's path, the pass checked against it
+    sequence = {s["variant"]: s for s in report["in_sequence"]}
+    assert ours | {"auto"} <= set(sequence)
+    for row in sequence.values():
+        stages = [row[f"{k}_min_ms"] for k in ("checks", "crop", "quality", "layout", "infer",
+                                               "decode", "calibration", "poses")]
+        assert all(v > 0 for v in stages)
+        assert row["outside_min_ms"] >= sum(stages) - row["infer_min_ms"] - 1e-9
+        assert row["total_over_infer_min"] > 1.0
+    assert "timed in sequence" in proc.stdout
     assert report["auto"]["auto"]["timing_source"] in ("measured", "")
     assert "auto" in report["targets"] and "median" in report["targets"]["auto"]
     machine = report["machine"]
