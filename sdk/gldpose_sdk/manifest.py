@@ -245,7 +245,7 @@ class Calibration:
         """:meth:`apply` for a few faces: the same interpolation on Python floats.
 
         At batch 1 the four numpy calls of the joint interpolation cost 17 us per face on a
-        cold CPU cache against 5 us here (measured in ``estimate``'s path); the formula and
+        cold CPU cache against 10 us here (measured in ``estimate``'s path); the formula and
         the float64 arithmetic are ``np.interp``'s, so the float32 results are the same.
         """
         xs, ys = self._joint_knot_lists
