@@ -400,8 +400,9 @@ def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tup
     One pass calls the functions ``estimate`` calls, in its order, with a timestamp between
     stages; so unlike :func:`time_stages` (each stage repeated on its own, hot) every stage pays
     what it pays in the real call, e.g. the crop on a frame the network has pushed out of the
-    cache. Each estimator runs its passes in a row after a warm-up. Before timing, the pass's poses are checked
-    against ``estimate``'s own (a replica that drifted from the product would be caught).
+    cache. Each estimator runs its passes in a row after a warm-up. Before timing, the pass's
+    poses are checked against ``estimate``'s own (a replica that drifted from the product would
+    be caught).
 
     Raises:
         RuntimeError: the replica's poses differ from ``estimate``'s (e.g. flip averaging on).

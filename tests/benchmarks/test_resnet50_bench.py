@@ -86,7 +86,8 @@ def test_trained_model_reports_validation_mae_and_its_change(tmp_path: Path,
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["model"]["trained"] and report["model"]["input_px"] == 64
-    assert report["model"]["backbone"] == "resnet18" and report["crops"]["evaluation"] == 3  # --quick: 3 crops
+    # --quick evaluates 3 crops
+    assert report["model"]["backbone"] == "resnet18" and report["crops"]["evaluation"] == 3
     rows = {r["variant"]: r for r in report["rows"]}
     ref = rows.get("openvino-f32", rows["onnxruntime-f32"])
     for row in rows.values():
