@@ -40,6 +40,7 @@ def test_quick_run(tmp_path: Path) -> None:
         assert rows["openvino-f32"]["drift_deg"] == 0.0
         assert "openvino-int8" in rows and rows["openvino-int8"]["precision"]
     assert report["model"]["input_px"] == 64 and "untrained" in report["model"]["weights"]
+    assert not report["model"]["trained"] and not report["model"]["scored_on_labels"]
     assert report["crops"]["source"] == "synthetic" and report["settings"]["quick"]
     assert "numeric-drift proxy" in proc.stdout and "machine: " in proc.stdout
 
@@ -85,7 +86,8 @@ def test_trained_model_reports_validation_mae_and_its_change(tmp_path: Path,
                 str(out), "--variants", "openvino-f32", "onnxruntime-f32")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert report["model"]["trained"] and report["model"]["input_px"] == 64
+    assert report["model"]["trained"] and report["model"]["scored_on_labels"]
+    assert report["model"]["input_px"] == 64
     # --quick evaluates 3 crops
     assert report["model"]["backbone"] == "resnet18" and report["crops"]["evaluation"] == 3
     rows = {r["variant"]: r for r in report["rows"]}
