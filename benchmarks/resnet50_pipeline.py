@@ -41,7 +41,6 @@ validation MAE (the three angles' mean) by no more than 0.3 degrees.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import itertools
 import os
@@ -106,17 +105,16 @@ def read_crops(data: Path, split: str, count: int) -> tuple[list[np.ndarray], np
 
     Raises:
         InputError: the folder lacks labels.csv / images.tar, or a crop does not decode.
+        TrainError: labels.csv lacks the split or a :data:`LABEL_COLUMNS` column.
     """
     labels, tar_path = data / "labels.csv", data / "images.tar"
     if not labels.is_file() or not tar_path.is_file():
         raise InputError(f"{data} holds no labels.csv and images.tar (the aflw-crops package); "
                          "pass --data, or --synthetic for a smoke run")
-    with labels.open(newline="", encoding="utf-8") as fh:
-        records = [r for r in csv.DictReader(fh) if r["split"] == split][:count]
-    try:
-        angles = {r["name"]: [float(r[c]) for c in LABEL_COLUMNS] for r in records}
-    except (KeyError, ValueError) as exc:
-        raise InputError(f"{labels}: needs numeric columns {', '.join(LABEL_COLUMNS)}") from exc
+    from gldpose_train.datasets.crops import read_labels_csv
+
+    split_names, split_angles = read_labels_csv(labels, LABEL_COLUMNS, split)
+    angles = dict(zip(split_names[:count], split_angles[:count].tolist()))
     names = list(angles)
     wanted, found = set(names), {}
     with tarfile.open(tar_path) as tar:
