@@ -40,10 +40,11 @@ import numpy as np
 from gldpose_sdk import GldposeError, PoseEstimator
 from gldpose_sdk.backends import missing_packages
 from gldpose_sdk.config import BackendOptions, EstimatorConfig
-from gldpose_sdk.decode import decode_implementation, decode_logits
+from gldpose_sdk.decode import decode_implementation
 from gldpose_sdk.default_model import require_default_model
 from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces
-from gldpose_sdk.inference import build_poses, calibrated_std, crop_quality, infer_poses
+from gldpose_sdk.inference import (angles_from_logits, build_poses, calibrated_std, crop_quality,
+                                   infer_poses)
 from gldpose_sdk.manifest import read_manifest
 from gldpose_sdk.preprocess import (
     check_image,
@@ -340,7 +341,7 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
     """The per-face path of ``estimate(frame, boxes=[box])`` cut into its stages (batch 1).
 
     checks: frame and box checks; crop: ``cut_faces`` (expand, square, resize); layout:
-    ``to_network_input``; infer: ``backend.infer``; decode: ``decode_logits``; quality: the
+    ``to_network_input``; infer: ``backend.infer``; decode: ``angles_from_logits``; quality: the
     brightness/contrast flags; infer_poses: everything after the crop; estimate: the whole call.
     """
     m, c, backend = est.manifest, est.config, est.backend
@@ -348,7 +349,6 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
     faces = cut_faces(frame, found, m, c)
     x = to_network_input(faces.crops_bgr, backend.input_layout, m.input)
     logits = backend.infer(x)
-    centres = m.bins.centres_deg()
 
     def checks() -> object:
         check_frame_size(check_image(frame), c)
@@ -356,7 +356,7 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
 
     return {"checks": checks, "crop": lambda: cut_faces(frame, found, m, c),
             "layout": lambda: to_network_input(faces.crops_bgr, backend.input_layout, m.input),
-            "infer": lambda: backend.infer(x), "decode": lambda: decode_logits(logits, centres),
+            "infer": lambda: backend.infer(x), "decode": lambda: angles_from_logits(logits, m),
             "quality": lambda: crop_quality(faces.crops_bgr),
             "infer_poses": lambda: infer_poses(backend, faces, m, c),
             "estimate": lambda: est.estimate(frame, boxes=[box])}
@@ -410,9 +410,8 @@ def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tup
     passes = {}
     for label, est in ests.items():
         m, c, backend = est.manifest, est.config, est.backend
-        centres = m.bins.centres_deg()
 
-        def one_pass(m=m, c=c, backend=backend, centres=centres) -> tuple[list[int], list]:
+        def one_pass(m=m, c=c, backend=backend) -> tuple[list[int], list]:
             t = [time.perf_counter_ns()]
             image = check_image(frame)
             check_frame_size(image, c)
@@ -426,7 +425,7 @@ def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tup
             t.append(time.perf_counter_ns())
             logits = backend.infer(x)
             t.append(time.perf_counter_ns())
-            angles, raw_std = decode_logits(logits, centres)
+            angles, raw_std = angles_from_logits(logits, m)
             t.append(time.perf_counter_ns())
             std = calibrated_std(raw_std, m)
             t.append(time.perf_counter_ns())

@@ -2,8 +2,9 @@
 
 The one place where logits become :class:`~gldpose_sdk.pose.Pose` objects, whatever the
 backend: every runtime returns logits, decoded here with the manifest's bins by the shared decode
-(compiled or numpy); the manifest's calibration maps the raw std to a calibrated one; and each
-pose gets its quality checks (:class:`~gldpose_sdk.config.QualityThresholds`).
+(compiled or numpy); the manifest's expectation map (when it has one) undoes the shrinkage of
+the training target at the ends of the bin range; its calibration maps the raw std to a
+calibrated one; and each pose gets its quality checks (:class:`~gldpose_sdk.config.QualityThresholds`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,25 @@ def _bin_centres(bins: BinSpec) -> np.ndarray:
     return centres
 
 
+def angles_from_logits(logits: np.ndarray, manifest: Manifest) -> tuple[np.ndarray, np.ndarray]:
+    """Angles and raw std ``[N, 3]`` (degrees) from logits ``[N, 3, bins]``: the decode.
+
+    Softmax expectation over the manifest's bins, then its
+    :class:`~gldpose_sdk.manifest.ExpectationMap` when it has one. Every backend's output and
+    ``gldpose_train``'s evaluation go through here.
+    """
+    angles, std = decode_logits(logits, _bin_centres(manifest.bins))
+    if manifest.expectation_map is not None:
+        angles = manifest.expectation_map.apply(angles)
+    return angles, std
+
+
+def average_flipped(angles: np.ndarray, std: np.ndarray, angles_mirrored: np.ndarray,
+                    std_mirrored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flip averaging: the mirrored crop's yaw and roll negated back, then the mean of the two."""
+    return (angles + angles_mirrored * _FLIP_SIGN) / 2, (std + std_mirrored) / 2
+
+
 def predict_angles(backend: Backend, crops_bgr: np.ndarray, manifest: Manifest,
                    flip_average: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Angles and raw std ``[N, 3]`` (degrees) for uint8 BGR crops ``[N, S, S, 3]``."""
@@ -39,10 +59,9 @@ def predict_angles(backend: Backend, crops_bgr: np.ndarray, manifest: Manifest,
     if flip_average:
         batch = np.concatenate([crops_bgr, crops_bgr[:, :, ::-1]])
     logits = backend.infer(to_network_input(batch, backend.input_layout, manifest.input))
-    angles, std = decode_logits(logits, _bin_centres(manifest.bins))
+    angles, std = angles_from_logits(logits, manifest)
     if flip_average:
-        angles = (angles[:n] + angles[n:] * _FLIP_SIGN) / 2
-        std = (std[:n] + std[n:]) / 2
+        return average_flipped(angles[:n], std[:n], angles[n:], std[n:])
     return angles, std
 
 

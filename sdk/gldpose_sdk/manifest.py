@@ -178,6 +178,7 @@ class TrainingInfo:
     alpha: float = 0.0
     sigma_bins: float = 4.0
     label_form: str = "gaussian"
+    binned_centre: bool = False
     recipe: str = ""
     notes: str = ""
 
@@ -279,6 +280,58 @@ class Calibration:
                    k * _KNOT_SPAN + end]
             ys += [c.std_deg[0], *c.std_deg, end * c.std_deg[-1] / c.raw_std_deg[-1]]
         return np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+
+
+@dataclass(frozen=True)
+class ExpectationMap:
+    """Monotone map from a distribution's softmax expectation to the angle (all three angles).
+
+    A network trained towards label distributions cut off at the ends of the bin range (GLD's
+    Gaussian over +-99 degrees, renormalised) learns, for a true angle ``a``, the expectation
+    ``g(a)`` of that cut-off target, which falls short of ``a`` near the ends: 4.7 degrees
+    at 90 and 9.6 at 99 with sigma 4 bins of 3 degrees, nothing below 60. The trainer writes
+    the knots ``(g(a), a)`` of its own target (``gldpose_train.labels``); decoding maps each
+    expectation back through them, piecewise linearly (the end values hold beyond the knots).
+    Without a map (Hopenet's loss, older manifests) the expectation is the angle.
+    """
+
+    expectation_deg: tuple[float, ...]
+    angle_deg: tuple[float, ...]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        xs, ys = self.expectation_deg, self.angle_deg
+        if not 2 <= len(xs) <= 256 or len(xs) != len(ys):
+            raise ValueError("an expectation map needs 2 to 256 knots, as many angles as "
+                             "expectations")
+        if any(b <= a for a, b in zip(xs, xs[1:])) or any(b <= a for a, b in zip(ys, ys[1:])):
+            raise ValueError("expectation map knots must increase (expectations and angles)")
+        if max(map(abs, xs + ys)) > 180:
+            raise ValueError("expectation map knots must lie in [-180, 180] degrees")
+
+    def apply(self, expectation_deg: np.ndarray) -> np.ndarray:
+        """Angles (float32, same shape) for softmax expectations in degrees."""
+        x = np.asarray(expectation_deg, dtype=np.float32)
+        if x.size <= _SMALL_BATCH_VALUES:
+            return self._apply_small(x)
+        return np.interp(x, self.expectation_deg, self.angle_deg).astype(np.float32)
+
+    def _apply_small(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`apply` for a few faces on Python floats (``np.interp``'s formula, float64):
+        the same float32 results at a third of the cost at batch 1."""
+        xs, ys = self.expectation_deg, self.angle_deg
+        top = len(xs) - 1
+        out = []
+        for v in x.ravel().tolist():
+            if v <= xs[0]:
+                out.append(ys[0])
+            elif v >= xs[top]:
+                out.append(ys[top])
+            else:
+                j = bisect.bisect_right(xs, v)
+                x0, y0 = xs[j - 1], ys[j - 1]
+                out.append((ys[j] - y0) / (xs[j] - x0) * (v - x0) + y0)
+        return np.array(out, np.float32).reshape(x.shape)
 
 
 _KNOT_SPAN = 1000.0   # degrees of raw std given to each angle on the joint knot axis
@@ -389,6 +442,7 @@ class Manifest:
     crop: CropRule = field(default_factory=CropRule)
     training: TrainingInfo = field(default_factory=TrainingInfo)
     calibration: Calibration | None = None
+    expectation_map: ExpectationMap | None = None
     artefacts: tuple[Artefact, ...] = ()
     label_convention: str = "300w-lp: yaw=Pose_Para[1], pitch=Pose_Para[0], roll=Pose_Para[2]"
     format_version: int = FORMAT_VERSION

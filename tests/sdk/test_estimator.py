@@ -1,6 +1,7 @@
 """PoseEstimator public API: crops, frames with boxes, detectors, video, describe, errors."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -178,3 +179,34 @@ def test_closed_estimator(tiny_model_dir: Path, crops: list[np.ndarray]) -> None
     est.close()
     with pytest.raises(BackendRuntimeError, match="closed"):
         est.estimate_crops(crops[:1])
+
+
+def test_manifest_expectation_map_applies_to_every_output(tiny_model_dir: Path, tmp_path: Path,
+                                                          crops: list[np.ndarray]) -> None:
+    """The decode maps each network output through the manifest's map, flip averaging after."""
+    from gldpose_sdk.inference import average_flipped
+    from gldpose_sdk.manifest import ExpectationMap, read_manifest, write_manifest
+
+    folder = tmp_path / "mapped"
+    shutil.copytree(tiny_model_dir, folder)
+    angle_map = ExpectationMap((-99.0, 0.0, 99.0), (-60.0, 10.0, 70.0))   # not the identity
+    write_manifest(folder, dataclasses.replace(read_manifest(folder), expectation_map=angle_map))
+    kw = dict(backend="pytorch", device="cpu", detector="none")
+    for flip in (False, True):
+        cfg = EstimatorConfig(flip_average=flip)
+        with PoseEstimator(tiny_model_dir, config=cfg, **kw) as plain, \
+                PoseEstimator(folder, config=cfg, **kw) as mapped:
+            got = np.array([p.angles_deg for p in mapped.estimate_crops(crops)])
+            if not flip:
+                want = angle_map.apply(np.array([p.angles_deg for p in
+                                                 plain.estimate_crops(crops)]))
+            else:
+                mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+                with PoseEstimator(tiny_model_dir, **kw) as one_way:
+                    a = angle_map.apply(np.array([p.angles_deg for p in
+                                                  one_way.estimate_crops(crops)]))
+                    b = angle_map.apply(np.array([p.angles_deg for p in
+                                                  one_way.estimate_crops(mirrored)]))
+                want = average_flipped(a, np.ones_like(a), b, np.ones_like(b))[0]
+            np.testing.assert_allclose(got, want, atol=1e-3)
+            assert np.ptp(got[:, 0]) > 1.0

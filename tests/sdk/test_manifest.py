@@ -16,6 +16,7 @@ from gldpose_sdk.manifest import (
     BinSpec,
     Calibration,
     CropRule,
+    ExpectationMap,
     InputSpec,
     Manifest,
     TrainingInfo,
@@ -431,3 +432,42 @@ def test_digests_and_verified_reads(tmp_path) -> None:  # type: ignore[no-untype
     (tmp_path / "w.bin").unlink()
     with pytest.raises(ModelFileError, match="listed in the manifest is missing"):
         read_verified(tmp_path, art.files[0])
+
+
+_EMAP = ExpectationMap((-89.4, -60.0, 0.0, 60.0, 89.4), (-99.0, -60.1, 0.0, 60.1, 99.0))
+
+
+def test_expectation_map_small_batches_match_numpy_interp():
+    """The Python-float path (batch <= 4) gives np.interp's float32 results, knots and ends too."""
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.uniform(-120, 120, 300), _EMAP.expectation_deg,
+                             [-89.41, 89.41, 0.0, -0.0, 1e-6]]).astype(np.float32)
+    want = np.interp(values, _EMAP.expectation_deg, _EMAP.angle_deg).astype(np.float32)
+    assert np.array_equal(_EMAP.apply(values), want)          # batch path
+    got = np.concatenate([_EMAP.apply(values[i:i + 3].reshape(1, 3)).ravel()
+                          for i in range(0, len(values) - len(values) % 3, 3)])
+    assert np.array_equal(got, want[:len(got)])               # small path, [1, 3] at a time
+    assert _EMAP.apply(np.array([[89.4, 100.0, -95.0]])).tolist() == [[99.0, 99.0, -99.0]]
+
+
+@pytest.mark.parametrize("expectation, angle, phrase", [
+    ((0.0,), (0.0,), "2 to 256"),
+    ((0.0, 1.0, 1.0), (0.0, 1.0, 2.0), "increase"),
+    ((0.0, 1.0), (1.0, 0.0), "increase"),
+    ((0.0, 200.0), (0.0, 1.0), "180"),
+])
+def test_expectation_map_rejects_bad_knots(expectation, angle, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        ExpectationMap(expectation, angle)
+
+
+def test_expectation_map_round_trips_and_old_manifests_load_without_one():
+    manifest = Manifest(backbone="resnet18", expectation_map=_EMAP)
+    assert Manifest.from_json(manifest.to_json()).expectation_map == _EMAP
+    old = Manifest(backbone="resnet18").to_dict()
+    del old["expectation_map"], old["training"]["binned_centre"]
+    assert Manifest.from_dict(old).expectation_map is None
+    bad = json.loads(manifest.to_json())
+    bad["expectation_map"]["angle_deg"][-1] = 1000.0
+    with pytest.raises(ManifestMismatchError, match="180"):
+        Manifest.from_dict(bad)

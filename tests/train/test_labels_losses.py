@@ -6,8 +6,14 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed")
 
 from gldpose_sdk.manifest import BinSpec  # noqa: E402
-from gldpose_train.labels import gld_targets, hard_bin  # noqa: E402
-from gldpose_train.losses import LossConfig, compute_loss, expected_angle, gld_loss  # noqa: E402
+from gldpose_train.labels import gld_targets, hard_bin, target_expectation_map  # noqa: E402
+from gldpose_train.losses import (  # noqa: E402
+    LossConfig,
+    compute_loss,
+    decode_map,
+    expected_angle,
+    gld_loss,
+)
 
 BINS = BinSpec()
 
@@ -83,3 +89,23 @@ def test_mse_term_uses_the_decoded_angle():
 def test_loss_config_rejects_unknown_names():
     with pytest.raises(ValueError, match="hopenet"):
         LossConfig(name="l1")
+
+
+@pytest.mark.parametrize("sigma", [2.0, 4.0])
+def test_expectation_map_undoes_the_cut_off_targets_shrinkage(sigma):
+    """A perfect network's expectation (the target's own) maps back to the true angle."""
+    angles = torch.linspace(-99, 99, 1001, dtype=torch.float64)    # off the 1-degree knots
+    centres = torch.as_tensor(BINS.centres_deg()).double()
+    expectation = (gld_targets(angles, BINS, sigma).double() @ centres).numpy()
+    shortfall = abs(expectation - angles.numpy())
+    assert shortfall.max() > 2.0 and shortfall[abs(angles.numpy()) < 50].max() < 0.01
+    back = target_expectation_map(BINS, sigma).apply(expectation)
+    assert abs(back - angles.numpy()).max() < 0.05
+
+
+def test_decode_map_only_for_losses_with_an_invertible_cut_off_target():
+    assert decode_map(LossConfig(), BINS) == target_expectation_map(BINS, 4.0)
+    assert decode_map(LossConfig(sigma_bins=2.0), BINS) == target_expectation_map(BINS, 2.0)
+    assert decode_map(LossConfig(name="hopenet"), BINS) is None
+    assert decode_map(LossConfig(binned_centre=True), BINS) is None
+    assert decode_map(LossConfig(label_form="paper_eq1"), BINS) is None

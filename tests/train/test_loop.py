@@ -12,6 +12,7 @@ from gldpose_sdk.manifest import BinSpec, read_manifest  # noqa: E402
 from gldpose_sdk.model import PoseNet  # noqa: E402
 from gldpose_train import TrainError  # noqa: E402
 from gldpose_train.config import TrainConfig  # noqa: E402
+from gldpose_train.labels import target_expectation_map  # noqa: E402
 from gldpose_train.losses import LossConfig, compute_loss  # noqa: E402
 
 
@@ -45,6 +46,8 @@ def test_train_eval_resume_through_the_cli(tiny_300wlp, tmp_path):
     assert (run / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     manifest = read_manifest(run)
     assert manifest.input.size_px == 48 and manifest.training.loss == "gld"
+    # GLD's cut-off target gets its decode map; the trainer's validation used it too
+    assert manifest.expectation_map == target_expectation_map(BinSpec(), 4.0)
     assert TrainConfig.from_json((run / "config.json").read_text()).input_size_px == 48
 
     assert gldpose_cli.main(["train", *common, "--epochs", "2", "--resume"]) == 0
@@ -109,3 +112,22 @@ def test_eval_as_deployed_with_flip_and_std_coverage(tiny_model_dir, tiny_300wlp
     assert plain["mae"] != flipped["mae"]          # the mirrored pass changes the answers
     assert 0.0 <= plain["raw_std"]["yaw"]["within_1std"] <= 1.0
     assert gldpose_cli.main(["eval", "--checkpoint", str(tiny_model_dir)]) == 2
+
+
+def test_calibrate_sets_or_drops_the_expectation_map_then_fits_the_std(tiny_model_dir, tmp_path,
+                                                                        make_300wlp):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    data = make_300wlp(tmp_path / "held_out", 60, seed=4, size_px=64)
+    base = ["calibrate", "--model", str(model), "--on", f"val=300wlp:{data}"]
+    assert read_manifest(model).expectation_map is None
+    assert gldpose_cli.main([*base, "--expectation-map", "training"]) == 0
+    manifest = read_manifest(model)
+    assert manifest.training.loss == "gld" and manifest.calibration is not None
+    assert manifest.expectation_map == target_expectation_map(manifest.bins, 4.0)
+    assert gldpose_cli.main(base) == 0                                 # keep: stays
+    assert read_manifest(model).expectation_map == manifest.expectation_map
+    assert gldpose_cli.main([*base, "--expectation-map", "none"]) == 0
+    assert read_manifest(model).expectation_map is None

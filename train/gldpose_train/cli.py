@@ -188,7 +188,7 @@ def eval_main(argv: list[str]) -> int:
             _LOG.warning("dataset crop %s differs from the model's training crop %s",
                          data.crop_rule, manifest.crop)
         pred, true = predict_dataset(model, data, manifest.bins, args.device, args.batch_size,
-                                     args.workers)
+                                     args.workers, expectation_map=manifest.expectation_map)
         result = write_report(pred, true, Path(args.json) if args.json else None,
                               Path(args.plot) if args.plot else None,
                               f"{manifest.backbone} on {args.dataset}")
@@ -255,6 +255,7 @@ def calibrate_main(argv: list[str]) -> int:
         from gldpose_sdk.manifest import write_manifest
         from gldpose_sdk.model import load_model
         from gldpose_train.calibration import coverage, describe, fit_calibration
+        from gldpose_train.losses import decode_map, loss_of_training
         from gldpose_train.model_eval import predictions
 
         p = argparse.ArgumentParser(
@@ -267,8 +268,19 @@ def calibrate_main(argv: list[str]) -> int:
                             "val=crops:../shared/data/aflw-crops:val")
         p.add_argument("--check", type=_eval_set_arg, action="append", default=[],
                        help="further sets to report coverage on (repeatable)")
+        p.add_argument("--expectation-map", choices=("keep", "training", "none"),
+                       default="keep",
+                       help="the decode's expectation map first: keep the manifest's, derive "
+                            "it from the manifest's training loss (GLD's cut-off target; "
+                            "none for Hopenet's), or drop it; the std is then fitted on the "
+                            "angles that map gives")
         args = p.parse_args(argv)
         model, manifest = load_model(args.model)
+        if args.expectation_map != "keep":
+            angle_map = (decode_map(loss_of_training(manifest.training), manifest.bins)
+                         if args.expectation_map == "training" else None)
+            manifest = dataclasses.replace(manifest, expectation_map=angle_map)
+            print(f"expectation map: {angle_map.source if angle_map else 'none'}")
         pred, raw_std, true = predictions(model, manifest, args.on)
         err = np.abs(pred.astype(np.float64) - true)
         cal = fit_calibration(raw_std, err, fitted_on=f"{args.on.name}: {args.on.dataset} "

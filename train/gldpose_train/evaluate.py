@@ -11,8 +11,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from gldpose_sdk.decode import decode_logits
-from gldpose_sdk.manifest import BinSpec
+from gldpose_sdk.inference import angles_from_logits, average_flipped
+from gldpose_sdk.manifest import BinSpec, ExpectationMap, Manifest
 from gldpose_train.losses import expected_angle
 
 _LOG = logging.getLogger(__name__)
@@ -42,9 +42,14 @@ def mae_by_yaw_band(pred_deg: np.ndarray, true_deg: np.ndarray,
 
 @torch.no_grad()
 def predict_dataset(model: torch.nn.Module, dataset: Dataset, bins: BinSpec, device: str = "cpu",
-                    batch_size: int = 64, workers: int = 0,
-                    progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``model`` over ``dataset``; return (predicted, true) angles ``[N, 3]`` in degrees."""
+                    batch_size: int = 64, workers: int = 0, progress: bool = True,
+                    expectation_map: ExpectationMap | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` over ``dataset``; return (predicted, true) angles ``[N, 3]`` in degrees.
+
+    The softmax expectation in torch, then ``expectation_map`` (the trainer's own target's,
+    as its manifest will hold) when given.
+    """
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     preds, trues = [], []
@@ -52,30 +57,31 @@ def predict_dataset(model: torch.nn.Module, dataset: Dataset, bins: BinSpec, dev
                                leave=False):
         preds.append(expected_angle(model(images.to(device)), bins).cpu().numpy())
         trues.append(angles.numpy())
-    return np.concatenate(preds), np.concatenate(trues)
+    pred = np.concatenate(preds)
+    return (expectation_map.apply(pred) if expectation_map is not None else pred,
+            np.concatenate(trues))
 
 
 @torch.no_grad()
-def predict_with_std(model: torch.nn.Module, dataset: Dataset, bins: BinSpec,
+def predict_with_std(model: torch.nn.Module, dataset: Dataset, manifest: Manifest,
                      device: str = "cpu", batch_size: int = 128, workers: int = 0,
                      flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Predicted angles, predicted std (the SDK's decode) and true angles, all ``[N, 3]`` deg.
+    """Predicted angles, predicted std and true angles, all ``[N, 3]`` degrees.
 
-    ``flip`` also predicts the mirrored input and averages the two distributions' decodes
-    (yaw and roll negated back), as ``EstimatorConfig.flip_average`` does at run time.
+    The SDK's own decode of the manifest (:func:`gldpose_sdk.inference.angles_from_logits`).
+    ``flip`` also predicts the mirrored input and averages the two decodes (yaw and roll
+    negated back), as ``EstimatorConfig.flip_average`` does at run time.
     """
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    centres = bins.centres_deg()
     preds, stds, trues = [], [], []
     for images, angles in tqdm(loader, desc="evaluating", unit="batch", leave=False):
         logits = model(images.to(device)).float().cpu().numpy()
-        angle, std = decode_logits(np.ascontiguousarray(logits), centres)
+        angle, std = angles_from_logits(np.ascontiguousarray(logits), manifest)
         if flip:
             mirrored = model(torch.flip(images, dims=[3]).to(device)).float().cpu().numpy()
-            angle_f, std_f = decode_logits(np.ascontiguousarray(mirrored), centres)
-            angle = (angle + angle_f * np.array([-1.0, 1.0, -1.0], np.float32)) / 2
-            std = (std + std_f) / 2
+            angle, std = average_flipped(angle, std, *angles_from_logits(
+                np.ascontiguousarray(mirrored), manifest))
         preds.append(angle)
         stds.append(std)
         trues.append(angles.numpy())

@@ -6,9 +6,10 @@
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from gldpose_sdk.manifest import BinSpec
+from gldpose_sdk.manifest import BinSpec, ExpectationMap
 
 LABEL_FORMS = ("gaussian", "paper_eq1")
 
@@ -51,3 +52,30 @@ def gld_targets(
     if form == "gaussian":
         return torch.softmax(-sq / (2 * sigma_bins**2), dim=-1)
     return torch.softmax(torch.exp(-sq / (2 * sigma_bins**2)) / sigma_bins, dim=-1)
+
+
+def target_expectation_map(bins: BinSpec, sigma_bins: float = 4.0, form: str = "gaussian",
+                           binned_centre: bool = False, step_deg: float = 1.0
+                           ) -> ExpectationMap | None:
+    """The decode's map from softmax expectation back to the angle, for this target.
+
+    :func:`gld_targets` cuts each Gaussian off at the ends of the bins and renormalises it, so
+    the target of angle ``a`` has the expectation ``g(a)``, short of ``a`` near +-99 degrees.
+    A network that learns the target reproduces ``g(a)``; the knots ``(g(a), a)`` every
+    ``step_deg`` over the bin range let the SDK map it back (:class:`ExpectationMap`).
+
+    Returns:
+        The map of a ``gaussian`` target, or None: ``binned_centre`` targets (the hard bin's
+        centre) make a staircase with no inverse, and ``paper_eq1``'s nearly flat targets move
+        their expectation too little with the angle to invert in float32.
+    """
+    if binned_centre or form != "gaussian":
+        return None
+    count = int(round((bins.high_deg - bins.low_deg) / step_deg)) + 1
+    angles = np.linspace(bins.low_deg, bins.high_deg, count)
+    target = gld_targets(torch.from_numpy(angles), bins, sigma_bins, form).double()
+    expectation = (target @ torch.from_numpy(bins.centres_deg()).double()).numpy()
+    return ExpectationMap(tuple(round(float(v), 6) for v in expectation),
+                          tuple(round(float(v), 6) for v in angles),
+                          source=f"gld target, {form}, sigma {sigma_bins:g} bins, cut off at "
+                                 f"[{bins.low_deg:g}, {bins.high_deg:g}] degrees")

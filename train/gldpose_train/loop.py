@@ -35,7 +35,7 @@ from gldpose_train.datasets import DatasetOptions, build_dataset
 from gldpose_train.datasets.mixed import MixedDataset
 from gldpose_train.evaluate import mae_by_yaw_band, mae_table, plot_history, predict_dataset
 from gldpose_train.feeds import BankDataset, CropBank, LoaderFeed, ResidentFeed, preload
-from gldpose_train.losses import compute_loss
+from gldpose_train.losses import compute_loss, decode_map
 from gldpose_train.mix_source import resolve_mix_data
 
 _LOG = logging.getLogger(__name__)
@@ -211,6 +211,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg, self.bins = cfg, BinSpec()
+        self.expectation_map = decode_map(cfg.loss, self.bins)
         self.out = Path(cfg.out_dir)
         self.dist = _init_distributed(cfg)
         torch.manual_seed(cfg.seed + self.dist.rank)
@@ -352,7 +353,8 @@ class Trainer:
             self._save_best({"mae": float("nan")}, force=True)
             return
         pred, true = predict_dataset(self._eval_model(), self.val_set, self.bins,
-                                     self.dist.device, batch_size=max(self.cfg.batch_size, 64))
+                                     self.dist.device, batch_size=max(self.cfg.batch_size, 64),
+                                     expectation_map=self.expectation_map)
         table = mae_table(pred, true)
         bands = mae_by_yaw_band(pred, true)
         self.history.append({"step": self.state.step, "epoch": self.state.epoch, "val": table,
@@ -371,11 +373,13 @@ class Trainer:
         loss, cfg = self.cfg.loss, self.cfg
         info = TrainingInfo(dataset=f"{cfg.dataset}: {cfg.data}", loss=loss.name,
                             alpha=loss.alpha, sigma_bins=loss.sigma_bins,
-                            label_form=loss.label_form, recipe=cfg.recipe,
+                            label_form=loss.label_form, binned_centre=loss.binned_centre,
+                            recipe=cfg.recipe,
                             notes=f"step {self.state.step}, validation MAE {table['mae']:.3f}")
         manifest = Manifest(backbone=cfg.backbone,
                             input=InputSpec(size_px=cfg.input_size_px, resize=cfg.resize),
-                            crop=self.crop, bins=self.bins, training=info)
+                            crop=self.crop, bins=self.bins, training=info,
+                            expectation_map=self.expectation_map)
         model = self._eval_model()
         cpu = PoseNet(cfg.backbone, self.bins.count)
         cpu.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})

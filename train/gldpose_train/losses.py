@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gldpose_sdk.manifest import BinSpec
-from gldpose_train.labels import gld_targets, hard_bin
+from gldpose_sdk.manifest import BinSpec, ExpectationMap, TrainingInfo
+from gldpose_train.labels import gld_targets, hard_bin, target_expectation_map
 
 LOSSES = ("gld", "hopenet")
 
@@ -69,3 +69,20 @@ def compute_loss(logits: torch.Tensor, angles_deg: torch.Tensor, bins: BinSpec,
     """Dispatch on ``cfg.name``."""
     fn = gld_loss if cfg.name == "gld" else hopenet_loss
     return fn(logits, angles_deg, bins, cfg)
+
+
+def decode_map(cfg: LossConfig, bins: BinSpec) -> ExpectationMap | None:
+    """The expectation map a model trained with this loss needs at decode time.
+
+    GLD's targets are cut off at the ends of the bins (:func:`target_expectation_map`);
+    Hopenet's hard bins plus MSE have no such target, so their expectation stays as it is.
+    """
+    if cfg.name != "gld":
+        return None
+    return target_expectation_map(bins, cfg.sigma_bins, cfg.label_form, cfg.binned_centre)
+
+
+def loss_of_training(info: TrainingInfo) -> LossConfig:
+    """The :class:`LossConfig` a manifest's ``training`` section records."""
+    return LossConfig(name=info.loss, alpha=info.alpha, sigma_bins=info.sigma_bins,
+                      label_form=info.label_form, binned_centre=info.binned_centre)

@@ -73,7 +73,7 @@ def evaluate_model(model: torch.nn.Module, manifest: Manifest, evalset: EvalSet,
                    flip: bool = False, device: str = "cpu") -> dict:
     """Accuracy, MAE by |yaw| band, raw and calibrated std coverage on one set."""
     dataset = load_eval_dataset(evalset, manifest)
-    pred, raw_std, true = predict_with_std(model, dataset, manifest.bins, device, flip=flip)
+    pred, raw_std, true = predict_with_std(model, dataset, manifest, device, flip=flip)
     result = {"set": evalset.name, "flip": flip, **mae_table(pred, true),
               "bands": mae_by_yaw_band(pred, true),
               "raw_std": coverage_table(pred, raw_std, true)}
@@ -88,7 +88,7 @@ def predictions(model: torch.nn.Module, manifest: Manifest, evalset: EvalSet,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predicted angles, raw stds and true angles ``[N, 3]`` on one set."""
     dataset = load_eval_dataset(evalset, manifest)
-    return predict_with_std(model, dataset, manifest.bins, device, flip=flip)
+    return predict_with_std(model, dataset, manifest, device, flip=flip)
 
 
 def format_results(rows: dict[str, dict]) -> str:
