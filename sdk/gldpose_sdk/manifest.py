@@ -323,7 +323,9 @@ class ExpectationMap:
         top = len(xs) - 1
         out = []
         for v in x.ravel().tolist():
-            if v <= xs[0]:
+            if v != v:                       # NaN stays NaN, as in np.interp
+                out.append(v)
+            elif v <= xs[0]:
                 out.append(ys[0])
             elif v >= xs[top]:
                 out.append(ys[top])

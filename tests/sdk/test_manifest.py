@@ -440,13 +440,13 @@ _EMAP = ExpectationMap((-89.4, -60.0, 0.0, 60.0, 89.4), (-99.0, -60.1, 0.0, 60.1
 def test_expectation_map_small_batches_match_numpy_interp():
     """The Python-float path (batch <= 4) gives np.interp's float32 results, knots and ends too."""
     rng = np.random.default_rng(5)
-    values = np.concatenate([rng.uniform(-120, 120, 300), _EMAP.expectation_deg,
+    values = np.concatenate([[np.nan], rng.uniform(-120, 120, 300), _EMAP.expectation_deg,
                              [-89.41, 89.41, 0.0, -0.0, 1e-6]]).astype(np.float32)
     want = np.interp(values, _EMAP.expectation_deg, _EMAP.angle_deg).astype(np.float32)
-    assert np.array_equal(_EMAP.apply(values), want)          # batch path
+    assert np.array_equal(_EMAP.apply(values), want, equal_nan=True)          # batch path
     got = np.concatenate([_EMAP.apply(values[i:i + 3].reshape(1, 3)).ravel()
                           for i in range(0, len(values) - len(values) % 3, 3)])
-    assert np.array_equal(got, want[:len(got)])               # small path, [1, 3] at a time
+    assert np.array_equal(got, want[:len(got)], equal_nan=True)  # small path, [1, 3] at a time
     assert _EMAP.apply(np.array([[89.4, 100.0, -95.0]])).tolist() == [[99.0, 99.0, -99.0]]
 
 
