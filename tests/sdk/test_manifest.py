@@ -437,17 +437,14 @@ def test_digests_and_verified_reads(tmp_path) -> None:  # type: ignore[no-untype
 _EMAP = ExpectationMap((-89.4, -60.0, 0.0, 60.0, 89.4), (-99.0, -60.1, 0.0, 60.1, 99.0))
 
 
-def test_expectation_map_small_batches_match_numpy_interp():
-    """The Python-float path (batch <= 4) gives np.interp's float32 results, knots and ends too."""
-    rng = np.random.default_rng(5)
-    values = np.concatenate([[np.nan], rng.uniform(-120, 120, 300), _EMAP.expectation_deg,
-                             [-89.41, 89.41, 0.0, -0.0, 1e-6]]).astype(np.float32)
-    want = np.interp(values, _EMAP.expectation_deg, _EMAP.angle_deg).astype(np.float32)
-    assert np.array_equal(_EMAP.apply(values), want, equal_nan=True)          # batch path
-    got = np.concatenate([_EMAP.apply(values[i:i + 3].reshape(1, 3)).ravel()
-                          for i in range(0, len(values) - len(values) % 3, 3)])
-    assert np.array_equal(got, want[:len(got)], equal_nan=True)  # small path, [1, 3] at a time
-    assert _EMAP.apply(np.array([[89.4, 100.0, -95.0]])).tolist() == [[99.0, 99.0, -99.0]]
+def test_expectation_map_interpolates_between_knots_and_holds_the_ends():
+    values = np.array([[np.nan, -200.0, -89.4], [-74.7, 0.0, 30.0], [60.0, 89.4, 95.0]])
+    got = _EMAP.apply(values)
+    assert got.dtype == np.float32 and got.shape == (3, 3) and np.isnan(got[0, 0])
+    np.testing.assert_allclose(got[0, 1:], [-99.0, -99.0])           # beyond the first knot
+    np.testing.assert_allclose(got[1], [(-99.0 - 60.1) / 2, 0.0, 30.05], rtol=1e-6)
+    np.testing.assert_allclose(got[2], [60.1, 99.0, 99.0])           # knot, last knot, beyond
+    assert _EMAP.apply(np.float32(60.0)).shape == ()
 
 
 @pytest.mark.parametrize("expectation, angle, phrase", [
