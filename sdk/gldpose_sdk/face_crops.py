@@ -71,14 +71,14 @@ def cut_faces(image: np.ndarray, found: Sequence[tuple[Box, float]], manifest: M
     """Crops of checked face boxes in one (already checked) frame."""
     _check_count(len(found), config, "face boxes")
     size, rule = manifest.input.size_px, manifest.crop
-    crops = np.empty((len(found), size, size, 3), np.uint8)
-    inside = []
-    for i, (box, _) in enumerate(found):
-        region = square_region(image.shape, box, rule)
-        crops[i] = cut_square(image, region, size, manifest.input.resize)
-        inside.append(inside_fraction(image.shape, region))
+    regions = [square_region(image.shape, box, rule) for box, _ in found]
+    cuts = [cut_square(image, region, size, manifest.input.resize) for region in regions]
+    if len(cuts) == 1:   # one face (the real-time case): its fresh crop is the batch, no copy
+        crops = cuts[0][None]
+    else:
+        crops = np.stack(cuts) if cuts else np.empty((0, size, size, 3), np.uint8)
     return FaceCrops(crops, tuple(b for b, _ in found), tuple(float(s) for _, s in found),
-                     tuple(inside))
+                     tuple(inside_fraction(image.shape, region) for region in regions))
 
 
 def whole_crops(items: Sequence[np.ndarray], manifest: Manifest,
