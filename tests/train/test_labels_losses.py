@@ -109,3 +109,15 @@ def test_decode_map_only_for_losses_with_an_invertible_cut_off_target():
     assert decode_map(LossConfig(name="hopenet"), BINS) is None
     assert decode_map(LossConfig(binned_centre=True), BINS) is None
     assert decode_map(LossConfig(label_form="paper_eq1"), BINS) is None
+
+
+def test_shipped_model_carries_the_map_of_its_own_training_loss():
+    """The default model's manifest holds exactly the map its recorded loss implies."""
+    from gldpose_sdk.default_model import default_model_dir
+    from gldpose_sdk.manifest import read_manifest
+    from gldpose_train.losses import loss_of_training
+
+    manifest = read_manifest(default_model_dir())
+    assert manifest.training.loss == "gld" and manifest.expectation_map is not None
+    assert decode_map(loss_of_training(manifest.training), manifest.bins) == \
+        manifest.expectation_map
