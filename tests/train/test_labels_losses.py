@@ -1,6 +1,7 @@
 """GLD targets and the losses of DESIGN 2."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch not installed")
@@ -119,5 +120,8 @@ def test_shipped_model_carries_the_map_of_its_own_training_loss():
 
     manifest = read_manifest(default_model_dir())
     assert manifest.training.loss == "gld" and manifest.expectation_map is not None
-    assert decode_map(loss_of_training(manifest.training), manifest.bins) == \
-        manifest.expectation_map
+    derived = decode_map(loss_of_training(manifest.training), manifest.bins)
+    shipped = manifest.expectation_map
+    assert derived.source == shipped.source   # knots: float32 softmax, so not bit for bit
+    np.testing.assert_allclose(derived.expectation_deg, shipped.expectation_deg, atol=1e-4)
+    np.testing.assert_allclose(derived.angle_deg, shipped.angle_deg, atol=1e-9)
