@@ -43,8 +43,13 @@ from gldpose_sdk.config import BackendOptions, EstimatorConfig
 from gldpose_sdk.decode import decode_implementation
 from gldpose_sdk.default_model import require_default_model
 from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces
-from gldpose_sdk.inference import (angles_from_logits, build_poses, calibrated_std, crop_quality,
-                                   infer_poses)
+from gldpose_sdk.inference import (
+    angles_from_logits,
+    build_poses,
+    calibrated_std,
+    crop_quality,
+    infer_poses,
+)
 from gldpose_sdk.manifest import read_manifest
 from gldpose_sdk.preprocess import (
     check_image,

@@ -16,6 +16,7 @@ import bisect
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -304,7 +305,8 @@ class ExpectationMap:
         if not 2 <= len(xs) <= 256 or len(xs) != len(ys):
             raise ValueError("an expectation map needs 2 to 256 knots, as many angles as "
                              "expectations")
-        if any(b <= a for a, b in zip(xs, xs[1:])) or any(b <= a for a, b in zip(ys, ys[1:])):
+        if any(b <= a for a, b in itertools.pairwise(xs)) or \
+                any(b <= a for a, b in itertools.pairwise(ys)):
             raise ValueError("expectation map knots must increase (expectations and angles)")
         if max(map(abs, xs + ys)) > 180:
             raise ValueError("expectation map knots must lie in [-180, 180] degrees")

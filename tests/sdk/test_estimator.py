@@ -191,7 +191,7 @@ def test_manifest_expectation_map_applies_to_every_output(tiny_model_dir: Path, 
     shutil.copytree(tiny_model_dir, folder)
     angle_map = ExpectationMap((-99.0, 0.0, 99.0), (-60.0, 10.0, 70.0))   # not the identity
     write_manifest(folder, dataclasses.replace(read_manifest(folder), expectation_map=angle_map))
-    kw = dict(backend="pytorch", device="cpu", detector="none")
+    kw = {"backend": "pytorch", "device": "cpu", "detector": "none"}
     for flip in (False, True):
         cfg = EstimatorConfig(flip_average=flip)
         with PoseEstimator(tiny_model_dir, config=cfg, **kw) as plain, \

@@ -72,7 +72,7 @@ def target_expectation_map(bins: BinSpec, sigma_bins: float = 4.0, form: str = "
     """
     if binned_centre or form != "gaussian":
         return None
-    count = min(256, int(round((bins.high_deg - bins.low_deg) / step_deg)) + 1)  # manifest cap
+    count = min(256, round((bins.high_deg - bins.low_deg) / step_deg) + 1)  # manifest cap
     angles = np.linspace(bins.low_deg, bins.high_deg, count)
     target = gld_targets(torch.from_numpy(angles), bins, sigma_bins, form).double()
     expectation = (target @ torch.from_numpy(bins.centres_deg()).double()).numpy()
