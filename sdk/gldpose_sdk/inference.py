@@ -35,13 +35,15 @@ def _bin_centres(bins: BinSpec) -> np.ndarray:
 def angles_from_logits(logits: np.ndarray, manifest: Manifest) -> tuple[np.ndarray, np.ndarray]:
     """Angles and raw std ``[N, 3]`` (degrees) from logits ``[N, 3, bins]``: the decode.
 
-    Softmax expectation over the manifest's bins, then its
-    :class:`~gldpose_sdk.manifest.ExpectationMap` when it has one. Every backend's output and
-    ``gldpose_train``'s evaluation go through here.
+    Softmax expectation and standard deviation over the manifest's bins, then its
+    :class:`~gldpose_sdk.manifest.ExpectationMap` when it has one (the angle through the map,
+    the std times the map's local slope). Every backend's output and ``gldpose_train``'s
+    evaluation go through here.
     """
     angles, std = decode_logits(logits, _bin_centres(manifest.bins))
-    if manifest.expectation_map is not None:
-        angles = manifest.expectation_map.apply(angles)
+    angle_map = manifest.expectation_map
+    if angle_map is not None:
+        return angle_map.apply(angles), std * angle_map.slope(angles)
     return angles, std
 
 

@@ -183,30 +183,34 @@ def test_closed_estimator(tiny_model_dir: Path, crops: list[np.ndarray]) -> None
 
 def test_manifest_expectation_map_applies_to_every_output(tiny_model_dir: Path, tmp_path: Path,
                                                           crops: list[np.ndarray]) -> None:
-    """The decode maps each network output through the manifest's map, flip averaging after."""
+    """The decode maps each network output through the manifest's map (the angle, and the std
+    times the map's slope), flip averaging after."""
     from gldpose_sdk.inference import average_flipped
     from gldpose_sdk.manifest import ExpectationMap, read_manifest, write_manifest
 
     folder = tmp_path / "mapped"
     shutil.copytree(tiny_model_dir, folder)
-    angle_map = ExpectationMap((-99.0, 0.0, 99.0), (-60.0, 10.0, 70.0))   # not the identity
+    angle_map = ExpectationMap((-99.0, 0.0, 99.0), (-60.0, 10.0, 70.0))   # two slopes, not 1
     write_manifest(folder, dataclasses.replace(read_manifest(folder), expectation_map=angle_map))
     kw = {"backend": "pytorch", "device": "cpu", "detector": "none"}
+
+    def mapped_plain(est: PoseEstimator, images: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        poses = est.estimate_crops(images)
+        angles = np.array([p.angles_deg for p in poses], np.float32)
+        std = np.array([p.std_deg for p in poses], np.float32)   # no calibration: the raw std
+        return angle_map.apply(angles), std * angle_map.slope(angles)
+
     for flip in (False, True):
         cfg = EstimatorConfig(flip_average=flip)
-        with PoseEstimator(tiny_model_dir, config=cfg, **kw) as plain, \
+        with PoseEstimator(tiny_model_dir, **kw) as plain, \
                 PoseEstimator(folder, config=cfg, **kw) as mapped:
-            got = np.array([p.angles_deg for p in mapped.estimate_crops(crops)])
-            if not flip:
-                want = angle_map.apply(np.array([p.angles_deg for p in
-                                                 plain.estimate_crops(crops)]))
-            else:
+            poses = mapped.estimate_crops(crops)
+            got = np.array([p.angles_deg for p in poses])
+            got_std = np.array([p.std_deg for p in poses])
+            want, want_std = mapped_plain(plain, crops)
+            if flip:
                 mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
-                with PoseEstimator(tiny_model_dir, **kw) as one_way:
-                    a = angle_map.apply(np.array([p.angles_deg for p in
-                                                  one_way.estimate_crops(crops)]))
-                    b = angle_map.apply(np.array([p.angles_deg for p in
-                                                  one_way.estimate_crops(mirrored)]))
-                want = average_flipped(a, np.ones_like(a), b, np.ones_like(b))[0]
+                want, want_std = average_flipped(want, want_std, *mapped_plain(plain, mirrored))
             np.testing.assert_allclose(got, want, atol=1e-3)
+            np.testing.assert_allclose(got_std, want_std, rtol=1e-4)
             assert np.ptp(got[:, 0]) > 1.0

@@ -447,6 +447,20 @@ def test_expectation_map_interpolates_between_knots_and_holds_the_ends():
     assert _EMAP.apply(np.float32(60.0)).shape == ()
 
 
+def test_expectation_map_slope_is_the_local_derivative_with_end_segments_beyond():
+    x = np.array([-120.0, -89.4, -80.0, -10.0, 30.0, 59.9, 75.0, 89.4, 120.0])
+    got = _EMAP.slope(x)
+    xp, fp = np.array(_EMAP.expectation_deg), np.array(_EMAP.angle_deg)
+    seg = np.diff(fp) / np.diff(xp)
+    np.testing.assert_allclose(got, seg[[0, 0, 0, 1, 2, 2, 3, 3, 3]], rtol=1e-6)
+    inside = np.array([-80.0, -10.0, 30.0, 75.0])            # a finite difference agrees
+    h = 1e-3
+    np.testing.assert_allclose(_EMAP.slope(inside),
+                               (_EMAP.apply(inside + h).astype(np.float64)
+                                - _EMAP.apply(inside - h)) / (2 * h), rtol=2e-2)
+    assert got.dtype == np.float32 and _EMAP.slope(x.reshape(3, 3)).shape == (3, 3)
+
+
 @pytest.mark.parametrize("expectation, angle, phrase", [
     ((0.0,), (0.0,), "2 to 256"),
     ((0.0, 1.0, 1.0), (0.0, 1.0, 2.0), "increase"),
