@@ -41,9 +41,8 @@ def angles_from_logits(logits: np.ndarray, manifest: Manifest) -> tuple[np.ndarr
     evaluation go through here.
     """
     angles, std = decode_logits(logits, _bin_centres(manifest.bins))
-    angle_map = manifest.expectation_map
-    if angle_map is not None:
-        return angle_map.apply(angles), std * angle_map.slope(angles)
+    if manifest.expectation_map is not None:
+        return manifest.expectation_map.map(angles, std)
     return angles, std
 
 

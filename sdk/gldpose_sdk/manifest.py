@@ -326,12 +326,46 @@ class ExpectationMap:
         segment = np.searchsorted(xp, np.asarray(expectation_deg, np.float32), side="right") - 1
         return slopes[np.clip(segment, 0, len(slopes) - 1)]
 
+    def map(self, expectation_deg: np.ndarray, std_deg: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """``(apply(expectation), std * slope(expectation))``, float32: what the decode does.
+
+        Up to four faces (12 values) in one pass on Python floats, the same numbers as the
+        numpy path (tested): at batch 1 inside ``estimate`` the numpy path's eight calls cost
+        0.035 ms per face with the caches as the call leaves them (measured).
+        """
+        x = np.asarray(expectation_deg, np.float32)
+        if x.size > _SMALL_BATCH_VALUES:
+            return self.apply(x), (np.asarray(std_deg, np.float32) * self.slope(x))
+        xs, ys, slopes = self._knot_lists
+        last = len(xs) - 1
+        angles, scaled = [], []
+        for v, sd in zip(x.ravel().tolist(), np.asarray(std_deg, np.float32).ravel().tolist()):
+            j = min(max(bisect.bisect_right(xs, v), 1), last)      # segment j-1 .. j
+            if v != v:                                              # NaN stays NaN
+                angles.append(v)
+            elif v <= xs[0]:
+                angles.append(ys[0])
+            elif v >= xs[last]:
+                angles.append(ys[last])
+            else:
+                x0, y0 = xs[j - 1], ys[j - 1]
+                angles.append((ys[j] - y0) / (xs[j] - x0) * (v - x0) + y0)
+            scaled.append(sd * slopes[j - 1])
+        return (np.array(angles, np.float32).reshape(x.shape),
+                np.array(scaled, np.float32).reshape(x.shape))
+
     @functools.cached_property
     def _knots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The knots as arrays once (``np.interp`` on the tuples would convert them on every
         call: 10 us against 1.5 us per face at batch 1, measured) and each segment's slope."""
         xp, fp = np.asarray(self.expectation_deg), np.asarray(self.angle_deg)
         return xp, fp, (np.diff(fp) / np.diff(xp)).astype(np.float32)
+
+    @functools.cached_property
+    def _knot_lists(self) -> tuple[list[float], list[float], list[float]]:
+        xp, fp, slopes = self._knots
+        return xp.tolist(), fp.tolist(), slopes.tolist()
 
 
 _KNOT_SPAN = 1000.0   # degrees of raw std given to each angle on the joint knot axis

@@ -461,6 +461,23 @@ def test_expectation_map_slope_is_the_local_derivative_with_end_segments_beyond(
     assert got.dtype == np.float32 and _EMAP.slope(x.reshape(3, 3)).shape == (3, 3)
 
 
+def test_expectation_map_small_batches_match_the_numpy_path_bit_for_bit():
+    """``map`` on Python floats (batch <= 4) gives the numpy path's float32 numbers."""
+    rng = np.random.default_rng(7)
+    values = np.concatenate([[np.nan], rng.uniform(-120, 120, 400), _EMAP.expectation_deg,
+                             [-89.41, 89.41, 0.0, -0.0, 1e-6, -200.0]]).astype(np.float32)
+    values = values[:len(values) - len(values) % 3].reshape(-1, 3)
+    stds = rng.uniform(0.5, 40, values.shape).astype(np.float32)
+    want_angle, want_std = _EMAP.map(values, stds)                  # > 12 values: numpy
+    assert np.array_equal(want_angle, _EMAP.apply(values), equal_nan=True)
+    assert np.array_equal(want_std, stds * _EMAP.slope(values))
+    for i in range(len(values)):                                     # [1, 3]: Python floats
+        angle, std = _EMAP.map(values[i:i + 1], stds[i:i + 1])
+        assert angle.dtype == std.dtype == np.float32
+        assert np.array_equal(angle, want_angle[i:i + 1], equal_nan=True), values[i]
+        assert np.array_equal(std, want_std[i:i + 1]), values[i]
+
+
 @pytest.mark.parametrize("expectation, angle, phrase", [
     ((0.0,), (0.0,), "2 to 256"),
     ((0.0, 1.0, 1.0), (0.0, 1.0, 2.0), "increase"),
