@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from gldpose_sdk.backends import load_backend_class, missing_packages
 from gldpose_sdk.config import BackendOptions
-from gldpose_sdk.decode import decode_logits
+from gldpose_sdk.inference import angles_from_logits
 from gldpose_sdk.errors import BackendUnavailableError
 from gldpose_sdk.manifest import (
     ANGLE_NAMES,
@@ -197,8 +197,7 @@ def verify_model_dir(model_dir: str | Path, *, n_random: int = 8, n_crops: int =
     crop_groups = {k: slice(v.start - n_random, v.stop - n_random) for k, v in groups.items()
                    if k != "random"}
     with torch.no_grad():
-        reference = decode_logits(model(torch.from_numpy(inputs)).numpy(),
-                                  manifest.bins.centres_deg())[0]
+        reference = angles_from_logits(model(torch.from_numpy(inputs)).numpy(), manifest)[0]
     rows = []
     for art in manifest.artefacts:
         if art.format == "safetensors":
@@ -241,7 +240,7 @@ def _angles(outputs: dict[str, np.ndarray], art: Artefact, manifest: Manifest) -
     if art.output == "angles":
         return np.asarray(outputs["angles"], dtype=np.float32)
     logits = np.asarray(outputs["logits"], dtype=np.float32)
-    return decode_logits(logits, manifest.bins.centres_deg())[0]
+    return angles_from_logits(logits, manifest)[0]
 
 
 def run_onnx(model_dir: Path, art: Artefact, manifest: Manifest,

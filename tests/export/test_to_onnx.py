@@ -80,3 +80,65 @@ def test_fp16_onnx_for_strongly_typed_tensorrt(tiny_model_dir: Path, tmp_path: P
     delta = np.abs(decode_logits(logits, centres)[0] - decode_logits(ref, centres)[0])
     assert delta.max() <= FP16_TOL_DEG
     assert next(model.parameters()).dtype == torch.float32  # the caller's model is untouched
+
+
+_CUBIC_KNOTS = np.linspace(-90.0, 90.0, 13)
+_CUBIC_MAP_ARGS = (tuple(_CUBIC_KNOTS), tuple(_CUBIC_KNOTS * (1 + (_CUBIC_KNOTS / 90) ** 2)))
+
+
+def test_decode_head_maps_like_the_sdk_inside_and_beyond_the_knots() -> None:
+    """The in-graph map (clamp, relu, steps) equals the SDK's decode, ends included."""
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    from gldpose_export.formats.to_onnx import DecodeHead
+    from gldpose_sdk.inference import angles_from_logits
+    from gldpose_sdk.manifest import ExpectationMap, Manifest
+
+    angle_map = ExpectationMap(*_CUBIC_MAP_ARGS)
+    manifest = Manifest(backbone="x", expectation_map=angle_map)
+    centres = manifest.bins.centres_deg()
+    # ends and inside, off the knots (every 15 degrees: the slope jumps there, and two float32
+    # expectations a rounding apart may fall on either side)
+    peaks = np.array([-97.5, -91.0, -58.0, -3.0, 1.0, 7.5, 44.0, 89.9, 97.5])
+    logits = -((centres[None, :] - peaks[:, None]) / 2.0) ** 2            # sharp, near each peak
+    logits = np.stack([logits[:3], logits[3:6], logits[6:]], axis=0).astype(np.float32)
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return torch.from_numpy(logits)
+
+    head = DecodeHead(Fixed(), torch.from_numpy(centres), angle_map).eval()
+    with torch.no_grad():
+        angles, std = (t.numpy() for t in head(torch.zeros(3, 3, 8, 8)))
+    want_angles, want_std = angles_from_logits(logits, manifest)
+    assert np.abs(want_angles).max() > 120                 # the map is far from the identity
+    np.testing.assert_allclose(angles, want_angles, atol=1e-3)
+    np.testing.assert_allclose(std, want_std, rtol=1e-4, atol=1e-4)
+
+
+def test_angles_onnx_carries_the_expectation_map(tiny_model_dir: Path, tmp_path: Path,
+                                                 rng: np.random.Generator) -> None:
+    import dataclasses
+    import shutil
+
+    from gldpose_export.cli import run_export
+    from gldpose_export.config import ExportConfig
+    from gldpose_export.verify import verify_model_dir
+    from gldpose_sdk.inference import angles_from_logits
+    from gldpose_sdk.manifest import ExpectationMap, write_manifest
+
+    folder = tmp_path / "mapped"
+    shutil.copytree(tiny_model_dir, folder)
+    manifest = dataclasses.replace(read_manifest(folder),
+                                   expectation_map=ExpectationMap(*_CUBIC_MAP_ARGS))
+    write_manifest(folder, manifest)
+    run_export(ExportConfig(checkpoint=folder, out_dir=folder, formats=("onnx",)))
+    x = rng.standard_normal((5, 3, 64, 64)).astype(np.float32)
+    (logits,) = _session(folder / "model.onnx").run(["logits"], {"input": x})
+    angles, std = _session(folder / "model_angles.onnx").run(["angles", "std"], {"input": x})
+    want_angles, want_std = angles_from_logits(logits, manifest)
+    plain = decode_logits(logits, manifest.bins.centres_deg())[0]
+    assert np.abs(want_angles - plain).max() > 1.0         # the map changed the answer
+    np.testing.assert_allclose(angles, want_angles, atol=FP32_TOL_DEG)
+    np.testing.assert_allclose(std, want_std, rtol=1e-4, atol=FP32_TOL_DEG)
+    report = verify_model_dir(folder, n_random=4, n_crops=4, raise_on_failure=False)
+    assert not report.failures and {r.artefact for r in report.rows} >= {"model_angles.onnx"}

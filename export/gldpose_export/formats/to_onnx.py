@@ -20,7 +20,14 @@ from torch import nn
 
 from gldpose_export import ExportError
 from gldpose_export.config import ExportConfig
-from gldpose_sdk.manifest import Artefact, InputSpec, Manifest, RuntimeVersions, make_artefact
+from gldpose_sdk.manifest import (
+    Artefact,
+    ExpectationMap,
+    InputSpec,
+    Manifest,
+    RuntimeVersions,
+    make_artefact,
+)
 from gldpose_sdk.model import PoseNet
 
 _LOG = logging.getLogger(__name__)
@@ -37,21 +44,42 @@ _MAX_DYNAMIC_BATCH = 4096
 
 
 class DecodeHead(nn.Module):
-    """PoseNet followed by the softmax-expectation decode (DESIGN 1) with the manifest's bins.
+    """PoseNet followed by the SDK's decode (DESIGN 1) with the manifest's bins and map.
 
-    ``forward``: normalised RGB ``[N, 3, H, W]`` -> (angles ``[N, 3]``, std ``[N, 3]``), degrees.
+    ``forward``: normalised RGB ``[N, 3, H, W]`` -> (angles ``[N, 3]``, std ``[N, 3]``), degrees:
+    the softmax expectation and standard deviation, then, when the manifest has an
+    :class:`~gldpose_sdk.manifest.ExpectationMap`, the angle through it and the std times its
+    slope. The piecewise-linear map is written with plain ops (clamp, relu, a step per inner
+    knot) so every ONNX runtime can run it: ``y0 + s0 (x - x0) + sum_k ds_k relu(x - x_k)``.
     """
 
-    def __init__(self, net: PoseNet, centres_deg: torch.Tensor) -> None:
+    def __init__(self, net: PoseNet, centres_deg: torch.Tensor,
+                 expectation_map: ExpectationMap | None = None) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("centres", centres_deg.reshape(1, 1, -1).float())
+        self.mapped = expectation_map is not None
+        if expectation_map is not None:
+            xp = torch.tensor(expectation_map.expectation_deg, dtype=torch.float64)
+            fp = torch.tensor(expectation_map.angle_deg, dtype=torch.float64)
+            slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
+            self.register_buffer("knot_x", xp[1:-1].float())             # inner knots
+            self.register_buffer("slope_step", (slopes[1:] - slopes[:-1]).float())
+            self.register_buffer("ends", torch.stack([xp[0], xp[-1], fp[0], slopes[0]]).float())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probs = torch.softmax(self.net(x), dim=2)
         angles = (probs * self.centres).sum(dim=2)
         var = (probs * (self.centres - angles.unsqueeze(2)) ** 2).sum(dim=2)
-        return angles, torch.sqrt(torch.clamp(var, min=0.0))
+        std = torch.sqrt(torch.clamp(var, min=0.0))
+        if not self.mapped:
+            return angles, std
+        x0, x1, y0, s0 = self.ends[0], self.ends[1], self.ends[2], self.ends[3]
+        inside = torch.clamp(angles, min=x0, max=x1).unsqueeze(2)
+        mapped = y0 + s0 * (inside.squeeze(2) - x0) + (
+            self.slope_step * torch.relu(inside - self.knot_x)).sum(dim=2)
+        past = (angles.unsqueeze(2) >= self.knot_x).to(angles.dtype)
+        return mapped, std * (s0 + (self.slope_step * past).sum(dim=2))
 
 
 class FoldedPreprocessing(nn.Module):
@@ -108,9 +136,11 @@ def export_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
                                   "folded in"))
     if config.angles_onnx:
         centres = torch.from_numpy(manifest.bins.centres_deg())
-        notes = write_onnx(DecodeHead(model, centres).eval(), out_dir / ANGLES_FILE,
-                           ANGLES_NAMES, size_px, config)
+        notes = write_onnx(DecodeHead(model, centres, manifest.expectation_map).eval(),
+                           out_dir / ANGLES_FILE, ANGLES_NAMES, size_px, config)
         notes += "; outputs angles [N,3] and std [N,3] in degrees (yaw, pitch, roll)"
+        if manifest.expectation_map is not None:
+            notes += ", through the manifest's expectation map"
         arts.append(make_artefact(out_dir, ANGLES_FILE, "onnx", output="angles",
                                   batch_min_opt_max=batch,
                                   versions=_versions(out_dir / ANGLES_FILE), notes=notes))

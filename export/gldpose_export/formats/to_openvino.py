@@ -21,7 +21,7 @@ from gldpose_export import ExportError
 from gldpose_export.config import ExportConfig
 from gldpose_export.formats.to_onnx import LOGITS_FILE
 from gldpose_export.verify import list_images
-from gldpose_sdk.decode import decode_logits
+from gldpose_sdk.inference import angles_from_logits
 from gldpose_sdk.manifest import (
     NO_MARGIN, Artefact, InputSpec, Manifest, RuntimeVersions, make_artefact)
 from gldpose_sdk.model import PoseNet
@@ -110,11 +110,10 @@ def _export_int8(model: PoseNet, ov_model: ov.Model, manifest: Manifest, out_dir
 def int8_deltas(model: PoseNet, quantised: ov.Model, inputs: np.ndarray,
                 manifest: Manifest) -> tuple[np.ndarray, np.ndarray]:
     """Max and mean |angle delta| ``[3]`` (deg) of the INT8 model vs PyTorch FP32 on ``inputs``."""
-    centres = manifest.bins.centres_deg()
     with torch.no_grad():
-        ref = decode_logits(model(torch.from_numpy(inputs)).numpy(), centres)[0]
+        ref = angles_from_logits(model(torch.from_numpy(inputs)).numpy(), manifest)[0]
     compiled = ov.Core().compile_model(quantised, "CPU", F32_HINT)
-    got = decode_logits(np.asarray(compiled(inputs)[0], dtype=np.float32), centres)[0]
+    got = angles_from_logits(np.asarray(compiled(inputs)[0], dtype=np.float32), manifest)[0]
     delta = np.abs(got - ref)
     return delta.max(axis=0), delta.mean(axis=0)
 
