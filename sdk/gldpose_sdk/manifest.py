@@ -331,8 +331,8 @@ class ExpectationMap:
         """``(apply(expectation), std * slope(expectation))``, float32: what the decode does.
 
         Up to four faces (12 values) in one pass on Python floats, the same numbers as the
-        numpy path (tested): at batch 1 inside ``estimate`` the numpy path's eight calls cost
-        0.035 ms per face with the caches as the call leaves them (measured).
+        numpy path (tested): at batch 1 inside ``estimate``, with the caches as the call leaves
+        them, the numpy path's eight calls cost 0.028 ms per face, this one 0.013 (measured).
         """
         x = np.asarray(expectation_deg, np.float32)
         if x.size > _SMALL_BATCH_VALUES:
