@@ -110,6 +110,8 @@ def test_decode_map_only_for_losses_with_an_invertible_cut_off_target():
     assert decode_map(LossConfig(name="hopenet"), BINS) is None
     assert decode_map(LossConfig(binned_centre=True), BINS) is None
     assert decode_map(LossConfig(label_form="paper_eq1"), BINS) is None
+    assert decode_map(LossConfig(sigma_bins=0.1), BINS) is None     # one-hot: a staircase
+    assert decode_map(LossConfig(sigma_bins=0.5), BINS) is not None
 
 
 def test_shipped_model_carries_the_map_of_its_own_training_loss():

@@ -66,9 +66,10 @@ def target_expectation_map(bins: BinSpec, sigma_bins: float = 4.0, form: str = "
     (:class:`ExpectationMap`).
 
     Returns:
-        The map of a ``gaussian`` target, or None: ``binned_centre`` targets (the hard bin's
-        centre) make a staircase with no inverse, and ``paper_eq1``'s nearly flat targets move
-        their expectation too little with the angle to invert in float32.
+        The map of a ``gaussian`` target, or None where the target's expectation does not
+        strictly increase with the angle, so that nothing can invert it: ``binned_centre``
+        targets (the hard bin's centre), ``paper_eq1``'s nearly flat targets, and Gaussians
+        narrower than about 0.25 bin (one-hot in float32: a staircase).
     """
     if binned_centre or form != "gaussian":
         return None
@@ -76,6 +77,8 @@ def target_expectation_map(bins: BinSpec, sigma_bins: float = 4.0, form: str = "
     angles = np.linspace(bins.low_deg, bins.high_deg, count)
     target = gld_targets(torch.from_numpy(angles), bins, sigma_bins, form).double()
     expectation = (target @ torch.from_numpy(bins.centres_deg()).double()).numpy()
+    if not np.all(np.diff(np.round(expectation, 6)) > 0):
+        return None
     return ExpectationMap(tuple(round(float(v), 6) for v in expectation),
                           tuple(round(float(v), 6) for v in angles),
                           source=f"gld target, {form}, sigma {sigma_bins:g} bins, cut off at "
