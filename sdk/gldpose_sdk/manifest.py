@@ -251,13 +251,8 @@ class Calibration:
         the float64 arithmetic are ``np.interp``'s, so the float32 results are the same.
         """
         xs, ys = self._joint_knot_lists
-        top = len(xs) - 1
-        out = []
-        for k, r in enumerate(raw.ravel().tolist()):
-            x = min(max(r, 0.0), _KNOT_SPAN - 1.0) + _KNOT_SPAN * (k % 3)
-            j = min(max(bisect.bisect_right(xs, x), 1), top)
-            x0, y0 = xs[j - 1], ys[j - 1]
-            out.append((ys[j] - y0) / (xs[j] - x0) * (x - x0) + y0)
+        out = [_interp_float(xs, ys, min(max(r, 0.0), _KNOT_SPAN - 1.0) + _KNOT_SPAN * (k % 3))[0]
+               for k, r in enumerate(raw.ravel().tolist())]
         return np.array(out, np.float32).reshape(raw.shape)
 
     @functools.cached_property
@@ -338,19 +333,10 @@ class ExpectationMap:
         if x.size > _SMALL_BATCH_VALUES:
             return self.apply(x), (np.asarray(std_deg, np.float32) * self.slope(x))
         xs, ys, slopes = self._knot_lists
-        last = len(xs) - 1
         angles, scaled = [], []
         for v, sd in zip(x.ravel().tolist(), np.asarray(std_deg, np.float32).ravel().tolist()):
-            j = min(max(bisect.bisect_right(xs, v), 1), last)      # segment j-1 .. j
-            if v != v:                                              # NaN stays NaN
-                angles.append(v)
-            elif v <= xs[0]:
-                angles.append(ys[0])
-            elif v >= xs[last]:
-                angles.append(ys[last])
-            else:
-                x0, y0 = xs[j - 1], ys[j - 1]
-                angles.append((ys[j] - y0) / (xs[j] - x0) * (v - x0) + y0)
+            angle, j = _interp_float(xs, ys, v)
+            angles.append(angle)
             scaled.append(sd * slopes[j - 1])
         return (np.array(angles, np.float32).reshape(x.shape),
                 np.array(scaled, np.float32).reshape(x.shape))
@@ -366,6 +352,25 @@ class ExpectationMap:
     def _knot_lists(self) -> tuple[list[float], list[float], list[float]]:
         xp, fp, slopes = self._knots
         return xp.tolist(), fp.tolist(), slopes.tolist()
+
+
+def _interp_float(xs: list[float], ys: list[float], v: float) -> tuple[float, int]:
+    """``np.interp(v, xs, ys)`` on Python floats (its formula in float64, the end values held
+    beyond the knots, NaN kept) and ``j``, the right knot of ``v``'s segment (1 .. len - 1).
+
+    The batch-of-a-few paths of :class:`Calibration` and :class:`ExpectationMap` use it: at
+    batch 1 it is cheaper than numpy's calls and gives the same float32 results (tested).
+    """
+    last = len(xs) - 1
+    j = min(max(bisect.bisect_right(xs, v), 1), last)
+    if math.isnan(v):
+        return v, j
+    if v <= xs[0]:
+        return ys[0], j
+    if v >= xs[last]:
+        return ys[last], j
+    x0, y0 = xs[j - 1], ys[j - 1]
+    return (ys[j] - y0) / (xs[j] - x0) * (v - x0) + y0, j
 
 
 _KNOT_SPAN = 1000.0   # degrees of raw std given to each angle on the joint knot axis

@@ -288,7 +288,8 @@ def calibrate_main(argv: list[str]) -> int:
         write_manifest(args.model, dataclasses.replace(manifest, calibration=cal))
         print(describe(cal))
         for evalset in [args.on, *args.check]:
-            p2, s2, t2 = predictions(model, manifest, evalset)
+            p2, s2, t2 = ((pred, raw_std, true) if evalset is args.on
+                          else predictions(model, manifest, evalset))   # the fit set once
             cov = coverage(cal, s2, np.abs(p2.astype(np.float64) - t2))
             one = "/".join(f"{v:.1%}" for v in cov["within_1std"])
             two = "/".join(f"{v:.1%}" for v in cov["within_2std"])
