@@ -85,6 +85,21 @@ def test_default_recipe_trains_a_few_steps_and_records_itself(tmp_path: Path) ->
     assert json.loads((out / "history.json").read_text())["steps"] == 5
 
 
+def test_a_zero_mix_fraction_renders_nothing(tmp_path: Path) -> None:
+    """The default recipe's ``synth:8000`` with ``mix_fraction`` 0 (the renders switched off)
+    resolves to no source and writes no renders; with a share it names the run's render folder."""
+    from gldpose_train.mix_source import resolve_mix_data
+
+    off = config_from_recipe("default", data="d", out_dir=str(tmp_path), mix_fraction=0.0)
+    assert off.mix_data.startswith("synth:")
+    assert resolve_mix_data(off) == ""
+    assert list(tmp_path.iterdir()) == []
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    on = config_from_recipe("default", data="d", out_dir=str(tmp_path), mix_data=str(folder))
+    assert on.mix_fraction > 0 and resolve_mix_data(on) == str(folder)
+
+
 @pytest.mark.slow
 def test_mid_epoch_resume_sees_the_same_batches_as_an_unbroken_run(tmp_path: Path) -> None:
     from gldpose_train.loop import train

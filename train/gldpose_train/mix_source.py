@@ -37,7 +37,12 @@ def parse_synth_spec(spec: str) -> tuple[int, int, str]:
 
 
 def resolve_mix_data(cfg: TrainConfig) -> str:
-    """The folder of the mixed-in source (rendering it first for a ``synth:`` spec), or ''."""
+    """The folder of the mixed-in source (rendering it first for a ``synth:`` spec), or ''.
+
+    '' also when ``mix_fraction`` is 0: nothing is mixed in, so nothing is rendered.
+    """
+    if cfg.mix_fraction <= 0:
+        return ""
     if not cfg.mix_data.startswith(SYNTH_PREFIX):
         return cfg.mix_data
     from gldpose_train.synth.render import SynthConfig
