@@ -17,7 +17,7 @@
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="sdk:train:export${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"   # nproc obeys it: not used below
 PYTHON="${PYTHON:-python3}"
 DEVICE="${GRID_DEVICE:-cuda}"            # GRID_DEVICE=cpu: a dry run of the script itself
 RENDER_COUNT="${GRID_RENDERS:-8000}"
@@ -53,7 +53,7 @@ RENDERS="$RUN_DIR/renders-uniform-$RENDER_COUNT-seed21"
 if grep -v '^\s*#' "$GRID" | grep -qw RENDERS; then
     echo "== renders -> $RENDERS"
     "$PYTHON" -m gldpose_cli synth --out "$RENDERS" --count "$RENDER_COUNT" --pose-dist uniform --seed 21 \
-        --size 160 --workers "$(nproc)" > "$RUN_DIR/renders.log" 2>&1 \
+        --size 160 --workers "$(getconf _NPROCESSORS_ONLN)" > "$RUN_DIR/renders.log" 2>&1 \
         || { echo "rendering failed"; tail -20 "$RUN_DIR/renders.log"; exit 1; }
 fi
 echo "== training, budget ${BUDGET} s each"
