@@ -1,10 +1,10 @@
 """Measuring backends for ``backend="auto"``, and remembering the result per machine.
 
 Which runtime is fastest depends on the CPU (bf16/AMX favour OpenVINO, plain AVX2 often ONNX
-Runtime), so ``"auto"`` times each candidate that loaded at batch 1 (a few runs after a warm-up,
-round-robin, minimum, from a uint8 crop) and keeps the fastest. The result is cached in a JSON
-file in the user cache folder (``$GLDPOSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/gldpose``, else
-``~/.cache/gldpose``), keyed by the measurement method, the machine (CPU model and count), the
+Runtime), so ``"auto"`` times each candidate that loaded at batch 1 (blocks of runs in turn,
+the minimum of each block's settled runs, from a uint8 crop) and keeps the fastest. The result is
+cached in a JSON file in the user cache folder (``$GLDPOSE_CACHE_DIR``, else
+``$XDG_CACHE_HOME/gldpose``, else ``~/.cache/gldpose``), keyed by the measurement method, the machine (CPU model and count), the
 model's manifest and the runtime versions, so later processes load only the winner.
 """
 from __future__ import annotations
@@ -34,22 +34,31 @@ _DISTRIBUTIONS = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu"), "openvino":
                   "pytorch": ("torch",), "tensorrt": ("tensorrt", "tensorrt-lean")}
 _MAX_ENTRIES = 64
 #: How :func:`time_backends` measures, part of the cache key: a change of method re-measures
-#: instead of reusing choices made the old way (v1 timed each backend after the other, median).
-MEASUREMENT = "v2: round-robin minima from a uint8 crop"
+#: instead of reusing choices made the old way (v1 timed each backend after the other, median;
+#: v2 call by call in turn, minima, which the other runtime's spinning threads skewed).
+MEASUREMENT = "v3: minima of settled blocks in turn, from a uint8 crop"
 
 
-def time_backends(backends: list[Backend], spec: InputSpec, warmup: int = 3,
-                  runs: int = 9) -> list[float]:
+def time_backends(backends: list[Backend], spec: InputSpec, warmup: int = 3, rounds: int = 3,
+                  block: int = 16, settle: int = 6) -> list[float]:
     """Milliseconds of one batch-1 face through each backend, from a uint8 BGR crop.
 
     What ``estimate`` pays per face after the crop: the layout step
     (:func:`~gldpose_sdk.preprocess.to_network_input`, free for a uint8 artefact, a
-    normalisation for a float one) and the inference. The backends are timed round-robin and
-    each keeps its minimum, so a burst of other work on a shared machine hits every candidate
-    alike and cannot crown the slower one (the median of one backend timed after the other could:
-    a cache written that way kept ONNX Runtime at 1.39 ms over OpenVINO at 1.68 ms, where
-    side-by-side minima give 0.75 against 1.23 ms).
+    normalisation for a float one) and the inference. Each backend runs in blocks of ``block``
+    consecutive calls, of which only the last ``block - settle`` are timed, and the blocks
+    take turns over ``rounds`` rounds; each backend keeps its minimum.
+
+    Why blocks: only the winner stays loaded, so each candidate must be timed as it will run,
+    alone. Right after another runtime's call that runtime's worker threads are still spinning
+    on the same cores: timed call by call in turn (v2), OpenVINO measured 1.5 ms and ONNX Runtime
+    1.3 ms on a 2-core CPU where each alone takes 0.62 and 0.84 ms, so ``auto`` kept the slower
+    one. The first calls of a block absorb that, and taking turns by block still lets a burst
+    of other work on a shared machine hit every candidate alike, so it cannot crown the slower.
     """
+    if not 0 <= settle < block or rounds < 1:
+        raise ValueError(f"need rounds >= 1 and 0 <= settle < block, got {rounds}, {settle}, "
+                         f"{block}")
     crop = np.full((1, spec.size_px, spec.size_px, 3), 128, np.uint8)
 
     def once(backend: Backend) -> float:
@@ -57,13 +66,14 @@ def time_backends(backends: list[Backend], spec: InputSpec, warmup: int = 3,
         backend.infer(to_network_input(crop, backend.input_layout, spec))
         return (time.perf_counter() - start) * 1e3
 
-    for _ in range(warmup):
-        for backend in backends:
+    for backend in backends:
+        for _ in range(warmup):
             once(backend)
     best = [float("inf")] * len(backends)
-    for _ in range(runs):
+    for _ in range(rounds):
         for i, backend in enumerate(backends):
-            best[i] = min(best[i], once(backend))
+            times = [once(backend) for _ in range(block)]
+            best[i] = min(best[i], *times[settle:])
     return best
 
 

@@ -75,12 +75,51 @@ def test_time_backends_takes_side_by_side_minima_from_a_uint8_crop(
     from gldpose_sdk.backend_timing import time_backends
 
     spec = read_manifest(exported_model_dir).input
-    # the faster network is slowed by 30 ms in its first 6 timed runs (after 3 warm-ups)
-    bursty = _TimedFake("nchw_float", [1.0] * 3 + [30.0] * 6 + [1.0], spec.size_px)
+    # the faster network is slowed by 30 ms through its whole first timed block (after 2 warm-ups)
+    bursty = _TimedFake("nchw_float", [1.0] * 2 + [30.0] * 5 + [1.0], spec.size_px)
     steady = _TimedFake("nhwc_uint8_bgr", [4.0], spec.size_px)
-    fast, slow = time_backends([bursty, steady], spec, warmup=3, runs=9)
-    assert bursty.calls == steady.calls == 12
+    fast, slow = time_backends([bursty, steady], spec, warmup=2, rounds=2, block=5, settle=2)
+    assert bursty.calls == steady.calls == 2 + 2 * 5
     assert 1.0 <= fast < 4.0 <= slow < 30.0
+
+
+class _SpunFake(_TimedFake):
+    """A runtime whose calls are slowed right after another runtime ran (its threads spinning)."""
+
+    last: list = [None]
+
+    def __init__(self, layout: str, ms: float, after_switch_ms: float, slowed_calls: int,
+                 size: int) -> None:
+        super().__init__(layout, [ms], size)
+        self.after_switch_ms, self.slowed_calls, self._since_switch = \
+            after_switch_ms, slowed_calls, 0
+
+    def infer(self, batch):
+        self._since_switch = 0 if _SpunFake.last[0] is not self else self._since_switch + 1
+        _SpunFake.last[0] = self
+        if self._since_switch < self.slowed_calls:
+            time.sleep(self.after_switch_ms / 1e3)
+        super().infer(batch)
+
+
+def test_time_backends_is_not_fooled_by_the_other_runtimes_spinning_threads(
+        exported_model_dir: Path) -> None:
+    """Measured call by call in turn, a runtime slowed for a few calls after the other one ran
+    looks slower than it is alone (how ONNX Runtime's spinning threads made OpenVINO look 1.5 ms
+    where it takes 0.62 ms alone). Timing only the settled calls of each block ranks them as
+    they run alone; with no settled calls (settle 0, block 1: call by call) the ranking flips."""
+    from gldpose_sdk.backend_timing import time_backends
+
+    spec = read_manifest(exported_model_dir).input
+    fast = _SpunFake("nchw_float", 2.0, after_switch_ms=8.0, slowed_calls=3, size=spec.size_px)
+    slow = _SpunFake("nhwc_uint8_bgr", 5.0, after_switch_ms=0.0, slowed_calls=0,
+                     size=spec.size_px)
+    settled = time_backends([fast, slow], spec, warmup=1, rounds=2, block=6, settle=3)
+    assert settled[0] < 5.0 <= settled[1]
+    call_by_call = time_backends([fast, slow], spec, warmup=1, rounds=4, block=1, settle=0)
+    assert call_by_call[0] >= 10.0 > call_by_call[1]
+    with pytest.raises(ValueError, match="settle"):
+        time_backends([fast], spec, block=4, settle=4)
 
 
 def test_masked_openvino_falls_back_to_onnxruntime(
