@@ -446,3 +446,28 @@ def test_area_linear_threefold_averages_the_centred_whole_blocks() -> None:
     blocks = square[1:289, 1:289].reshape(96, 3, 96, 3, 3).astype(np.float64).mean(axis=(1, 3))
     fast = resize_square(square, 96, "area_linear").astype(np.float64)
     assert np.abs(fast - blocks).max() <= 1.0          # rounding only
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6, 7])
+def test_block_mean_gives_opencvs_area_bytes_at_every_whole_factor(k: int) -> None:
+    """The faster box-filter path (odd k) and the area path give the bytes OpenCV's area resize
+    gives, on noise and on smooth images, in every channel layout a crop can have (a view into a
+    larger frame included): training, export parity and the SDK keep seeing the same crops."""
+    import cv2
+
+    from gldpose_sdk.preprocess import BOX_SAMPLED_FACTORS, block_mean
+
+    rng = np.random.default_rng(k)
+    for m in (96, 103, 131):
+        noise = rng.integers(0, 256, (k * m + 7, k * m + 5, 3), dtype=np.uint8)
+        for image in (noise, cv2.GaussianBlur(noise, (0, 0), 1.5)):
+            square = image[3:3 + k * m, 2:2 + k * m]          # a view, as cut from a frame
+            expected = cv2.resize(np.ascontiguousarray(square), (m, m),
+                                  interpolation=cv2.INTER_AREA)
+            got = block_mean(square, k)
+            assert got.shape == (m, m, 3) and got.dtype == np.uint8
+            np.testing.assert_array_equal(got, expected)
+            gray = np.ascontiguousarray(square[..., 0])
+            np.testing.assert_array_equal(
+                block_mean(gray, k), cv2.resize(gray, (m, m), interpolation=cv2.INTER_AREA))
+    assert set(BOX_SAMPLED_FACTORS) <= {3, 5, 7}               # odd factors only
