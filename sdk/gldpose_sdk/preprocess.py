@@ -28,9 +28,9 @@ from gldpose_sdk.errors import InputError
 from gldpose_sdk.manifest import CropRule, InputSpec
 from gldpose_sdk.pose import Box
 
-__all__ = ["Box", "IMAGE_SUFFIXES", "check_box", "check_image", "crop_bgr", "cut_square",
-           "inside_fraction", "normalise", "prepare_crop", "read_image_bgr", "resize_square",
-           "square_region", "to_network_input"]
+__all__ = ["Box", "IMAGE_SUFFIXES", "block_mean", "check_box", "check_image", "crop_bgr",
+           "cut_square", "inside_fraction", "normalise", "prepare_crop", "read_image_bgr",
+           "resize_square", "square_region", "to_network_input"]
 #: File suffixes read as images (folders in ``gldpose predict``, calibration sets, ...).
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 #: Squares reaching outside the image are padded exactly up to this many output sides.

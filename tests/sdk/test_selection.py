@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import gldpose_sdk.backends as backends
 import gldpose_sdk.selection as select
@@ -86,7 +86,7 @@ def test_time_backends_takes_side_by_side_minima_from_a_uint8_crop(
 class _SpunFake(_TimedFake):
     """A runtime whose calls are slowed right after another runtime ran (its threads spinning)."""
 
-    last: list = [None]
+    last: ClassVar[list] = [None]
 
     def __init__(self, layout: str, ms: float, after_switch_ms: float, slowed_calls: int,
                  size: int) -> None:
