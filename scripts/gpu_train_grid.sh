@@ -17,7 +17,8 @@
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="sdk:train:export${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"   # nproc obeys it: not used below
+# Two threads per trainer. GNU nproc obeys OMP_NUM_THREADS: the renderers count cores by getconf.
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 PYTHON="${PYTHON:-python3}"
 DEVICE="${GRID_DEVICE:-cuda}"            # GRID_DEVICE=cpu: a dry run of the script itself
 RENDER_COUNT="${GRID_RENDERS:-8000}"
@@ -32,11 +33,12 @@ while [ $# -gt 1 ]; do
 done
 GRID="${1:-}"
 if [ -z "$DATA" ] || [ -z "$RUN_DIR" ] || [ -z "$BUDGET" ] || [ ! -f "$GRID" ]; then
-    echo "usage: scripts/gpu_train_grid.sh --data CROPS_DIR --out RUN_DIR --budget-s S GRID_FILE" >&2
+    echo "usage: scripts/gpu_train_grid.sh --data CROPS --out RUN_DIR --budget-s S GRID_FILE" >&2
     exit 2
 fi
 case "$BUDGET" in
-    ''|*[!0-9]*) echo "gpu_train_grid.sh: --budget-s takes whole seconds, got '$BUDGET'" >&2; exit 2 ;;
+    ''|*[!0-9]*) echo "gpu_train_grid.sh: --budget-s takes whole seconds, got '$BUDGET'" >&2
+                 exit 2 ;;
 esac
 mkdir -p "$RUN_DIR"
 train() { "$PYTHON" -m gldpose_cli train --recipe default --data "$DATA" --device "$DEVICE" "$@"; }
@@ -52,8 +54,9 @@ fi
 RENDERS="$RUN_DIR/renders-uniform-$RENDER_COUNT-seed21"
 if grep -v '^\s*#' "$GRID" | grep -qw RENDERS; then
     echo "== renders -> $RENDERS"
-    "$PYTHON" -m gldpose_cli synth --out "$RENDERS" --count "$RENDER_COUNT" --pose-dist uniform --seed 21 \
-        --size 160 --workers "$(getconf _NPROCESSORS_ONLN)" > "$RUN_DIR/renders.log" 2>&1 \
+    "$PYTHON" -m gldpose_cli synth --out "$RENDERS" --count "$RENDER_COUNT" --pose-dist uniform \
+        --seed 21 --size 160 --workers "$(getconf _NPROCESSORS_ONLN)" \
+        > "$RUN_DIR/renders.log" 2>&1 \
         || { echo "rendering failed"; tail -20 "$RUN_DIR/renders.log"; exit 1; }
 fi
 echo "== training, budget ${BUDGET} s each"
@@ -71,7 +74,9 @@ done < "$GRID"
 status=0
 for i in "${!pids[@]}"; do
     if wait "${pids[$i]}"; then echo "done ${names[$i]}"
-    else status=1; echo "FAILED ${names[$i]}:"; tr '\r' '\n' < "$RUN_DIR/${names[$i]}.log" | tail -15
+    else
+        status=1
+        echo "FAILED ${names[$i]}:"; tr '\r' '\n' < "$RUN_DIR/${names[$i]}.log" | tail -15
     fi
 done
 "$PYTHON" - "$RUN_DIR" "${names[@]}" <<'EOF'
@@ -96,7 +101,8 @@ for name in names:
                      "seconds": round(hist["seconds"]), "best_epoch": best["epoch"],
                      "val": best["val"], "val_bands": best.get("val_bands", {})}
     v, b = best["val"], best.get("val_bands", {}).get("60-99", {})
-    print(f"{name:14s} epochs {hist['epochs']:3d}/{hist['planned_epochs']:3d} best {best['epoch']:3d} "
+    print(f"{name:14s} epochs {hist['epochs']:3d}/{hist['planned_epochs']:3d} "
+          f"best {best['epoch']:3d} "
           f"val yaw {v['yaw']:.2f} pitch {v['pitch']:.2f} roll {v['roll']:.2f} "
           f"yaw>60 {b.get('yaw', float('nan')):.2f} ({hist['seconds']:.0f} s)")
 (run_dir / "grid_summary.json").write_text(json.dumps(summary, indent=2))

@@ -4,8 +4,9 @@ Which runtime is fastest depends on the CPU (bf16/AMX favour OpenVINO, plain AVX
 Runtime), so ``"auto"`` times each candidate that loaded at batch 1 (blocks of runs in turn,
 the minimum of each block's settled runs, from a uint8 crop) and keeps the fastest. The result is
 cached in a JSON file in the user cache folder (``$GLDPOSE_CACHE_DIR``, else
-``$XDG_CACHE_HOME/gldpose``, else ``~/.cache/gldpose``), keyed by the measurement method, the machine (CPU model and count), the
-model's manifest and the runtime versions, so later processes load only the winner.
+``$XDG_CACHE_HOME/gldpose``, else ``~/.cache/gldpose``), keyed by the measurement method, the
+machine (CPU model and count), the model's manifest and the runtime versions, so later processes
+load only the winner.
 """
 from __future__ import annotations
 

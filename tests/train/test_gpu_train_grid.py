@@ -65,3 +65,16 @@ def test_bad_usage_is_refused(tmp_path: Path, args: list[str]) -> None:
     done = _run(args, tmp_path)
     assert done.returncode == 2
     assert "gpu_train_grid.sh" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_failing_variant_is_named_and_fails_the_grid(tmp_path: Path) -> None:
+    data = write_aflw_like_crops(tmp_path / "crops")
+    grid = tmp_path / "grid.txt"
+    grid.write_text("bad_backbone --backbone nope --max-steps 1\n")
+    done = _run(["--data", str(data), "--out", str(tmp_path / "runs"), "--budget-s", "10",
+                 str(grid)], tmp_path)
+    assert done.returncode == 1
+    assert "FAILED bad_backbone" in done.stdout and "nope" in done.stdout
+    summary = json.loads((tmp_path / "runs" / "grid_summary.json").read_text())
+    assert summary == {"bad_backbone": {"error": "no history.json"}}
