@@ -10,17 +10,28 @@ values are JSON where they parse, else strings). Each trains into ``OUT/NAME`` w
 trainer (a stopped variant resumes from its checkpoint), then is evaluated on every ``--eval``
 set with and without flip averaging. ``OUT/results.json`` and ``OUT/results.md`` collect the
 table; finished variants are not retrained.
+
+A ``synth:`` mix source common to the variants is rendered once into ``OUT`` and shared. With
+``parallel`` > 1 up to that many variants train at once, each in its own process logging to
+``OUT/NAME.log`` (several small runs side by side on one GPU: ``--set device=cuda,
+time_budget_s=420 --parallel 7``); evaluation follows in this process.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from gldpose_sdk.model import load_model
 from gldpose_train import TrainError
 from gldpose_train.loop import CHECKPOINT_NAME, train
+from gldpose_train.mix_source import SYNTH_PREFIX, resolve_mix_data
 from gldpose_train.model_eval import EvalSet, evaluate_model, format_results
 from gldpose_train.recipes import config_from_recipe
 
@@ -81,22 +92,97 @@ def run_variant(recipe: str, data: str, out: Path, name: str, overrides: dict[st
     return run
 
 
+def shared_mix_source(recipe: str, data: str, out: Path, common: dict[str, Any]
+                      ) -> dict[str, Any]:
+    """``common`` with a ``synth:`` mix source rendered once into ``out`` for every variant.
+
+    Without this each variant would render the same heads into its own folder. A variant that
+    sets its own ``mix_data`` keeps it. Rendering uses every core (the images do not depend on
+    the worker count).
+    """
+    base = config_from_recipe(recipe, **_merge(common, {"data": data, "out_dir": str(out)}))
+    if not base.mix_data.startswith(SYNTH_PREFIX) or base.mix_fraction <= 0:
+        return common
+    folder = resolve_mix_data(dataclasses.replace(base, workers=os.cpu_count() or 1))
+    return _merge(common, {"mix_data": folder})
+
+
+def _train_logged(recipe: str, data: str, out: Path, name: str, overrides: dict[str, Any],
+                  threads: int) -> str:
+    """:func:`run_variant` in a worker process: its log and progress bars go to OUT/NAME.log."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with open(out / f"{name}.log", "a", buffering=1) as log:
+        sys.stderr = log   # tqdm's bars
+        logging.basicConfig(level=logging.INFO, stream=log, force=True,
+                            format="%(asctime)s %(levelname)s %(message)s")
+        run_variant(recipe, data, out, name, overrides)
+    return name
+
+
+def train_side_by_side(recipe: str, data: str, out: Path, variants: list[tuple[str, dict]],
+                       parallel: int) -> dict[str, str]:
+    """Train the unfinished variants, ``parallel`` at a time, each in a spawned process.
+
+    Returns:
+        name -> error text of each variant whose training failed (the others are done).
+    """
+    todo = [(n, o) for n, o in variants if not (out / n / DONE_NAME).is_file()]
+    if not todo:
+        return {}
+    workers = min(parallel, len(todo))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    failed: dict[str, str] = {}
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {pool.submit(_train_logged, recipe, data, out, n, o, threads): n for n, o in todo}
+        _LOG.info("training %d variants, %d at a time, logs in %s/NAME.log", len(todo), workers,
+                  out)
+        for job in as_completed(jobs):
+            name = jobs[job]
+            try:
+                job.result()
+                _LOG.info("variant %s trained", name)
+            except Exception as exc:  # noqa: BLE001 - reported per variant, raised at the end
+                failed[name] = f"{type(exc).__name__}: {exc}"
+                _LOG.error("variant %s failed: %s (log %s)", name, failed[name],
+                           out / f"{name}.log")
+    return failed
+
+
 def run_ablation(recipe: str, data: str, out: Path, variants: list[tuple[str, dict]],
-                 common: dict[str, Any], eval_sets: list[EvalSet], flip: bool = True) -> dict:
-    """Train and evaluate every variant; write ``results.json`` and ``results.md``."""
+                 common: dict[str, Any], eval_sets: list[EvalSet], flip: bool = True,
+                 parallel: int = 1) -> dict:
+    """Train and evaluate every variant; write ``results.json`` and ``results.md``.
+
+    Raises:
+        TrainError: ``parallel`` < 1, or variants that failed to train side by side (named;
+            the others are evaluated first).
+    """
+    if parallel < 1:
+        raise TrainError(f"parallel must be >= 1, got {parallel}")
     out.mkdir(parents=True, exist_ok=True)
+    common = shared_mix_source(recipe, data, out, common)
+    merged = [(name, _merge(common, overrides)) for name, overrides in variants]
+    failed = train_side_by_side(recipe, data, out, merged, parallel) if parallel > 1 else {}
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    for name, overrides in variants:
-        run = run_variant(recipe, data, out, name, _merge(common, overrides))
+    for name, overrides in merged:
+        if name in failed:
+            continue
+        run = run_variant(recipe, data, out, name, overrides)
         model, manifest = load_model(run)
         for evalset in eval_sets:
             for use_flip in ((False, True) if flip else (False,)):
                 key = f"{name}|{evalset.name}|{'flip' if use_flip else 'plain'}"
                 results[key] = evaluate_model(model, manifest, evalset, flip=use_flip)
-                results[key]["overrides"] = _merge(common, overrides)
+                results[key]["overrides"] = overrides
         results_path.write_text(json.dumps(results, indent=2, sort_keys=True))
         (out / "results.md").write_text(format_results(results) + "\n")
         _LOG.info("variant %s evaluated:\n%s", name, format_results(
             {k: v for k, v in results.items() if k.startswith(f"{name}|")}))
+    if failed:
+        raise TrainError("variants failed to train: " + "; ".join(
+            f"{n} ({e}; log {out / f'{n}.log'})" for n, e in sorted(failed.items())))
     return results

@@ -317,6 +317,9 @@ def ablate_main(argv: list[str]) -> int:
         p.add_argument("--eval", action="append", required=True, type=_eval_set_arg,
                        help="NAME=DATASET:PATH[:SPLIT] (repeatable)")
         p.add_argument("--no-flip", action="store_true", help="skip the flip-averaged rows")
+        p.add_argument("--parallel", type=int, default=1,
+                       help="train up to N variants at once, each in its own process logging "
+                            "to OUT/NAME.log (several small runs on one GPU)")
         args = p.parse_args(argv)
         common: dict = {}
         for text in args.set:
@@ -324,7 +327,7 @@ def ablate_main(argv: list[str]) -> int:
                 common[key] = value
         results = run_ablation(args.recipe, args.data, args.out,
                                [parse_variant(v) for v in args.variant], common, args.eval,
-                               flip=not args.no_flip)
+                               flip=not args.no_flip, parallel=args.parallel)
         print(format_results(results))
         return 0
     return _run(go, argv)
