@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 
 pytest.importorskip("torch", reason="torch not installed")
@@ -57,6 +58,8 @@ def test_variants_side_by_side_share_one_render_set_and_are_compared(tmp_path: P
     assert set(results) == {"gld|val|plain", "hopenet|val|plain"}
     assert all(r["count"] > 0 and r["yaw"] >= 0 for r in results.values())
     assert "| gld | val |" in (out / "results.md").read_text()
+    plot = cv2.imread(str(out / "results_yaw_bands.png"))
+    assert plot is not None and plot.shape[0] > 100
     # a second run keeps finished variants: nothing is trained again
     stamp = (out / "gld" / DONE_NAME).stat().st_mtime_ns
     assert gldpose_cli.main(argv) == 0
@@ -80,5 +83,15 @@ def test_a_variant_failing_side_by_side_is_named_after_the_others_are_evaluated(
     assert set(results) == {"ok|val|plain"}
     assert not (out / "broken" / DONE_NAME).exists()
     assert not list(out.glob("renders-*"))                   # mix_fraction 0: nothing rendered
+    assert (out / "results_yaw_bands.png").is_file()
     with pytest.raises(TrainError, match="parallel"):
         run_ablation("default", str(data), out, [parse_variant("ok")], {}, [], parallel=0)
+
+
+def test_no_band_rows_make_no_plot(tmp_path: Path) -> None:
+    from gldpose_train.ablation import plot_yaw_bands_by_variant
+
+    assert plot_yaw_bands_by_variant({}, tmp_path / "p.png") is None
+    assert plot_yaw_bands_by_variant({"a|val|flip": {"bands": {"0-30": {"yaw": 1.0}}}},
+                                     tmp_path / "p.png") is None
+    assert not (tmp_path / "p.png").exists()

@@ -9,7 +9,8 @@ overrides (dotted keys reach nested fields: ``loss.name``, ``resident_augment.ro
 values are JSON where they parse, else strings). Each trains into ``OUT/NAME`` with the one
 trainer (a stopped variant resumes from its checkpoint), then is evaluated on every ``--eval``
 set with and without flip averaging. ``OUT/results.json`` and ``OUT/results.md`` collect the
-table; finished variants are not retrained.
+table, ``OUT/results_yaw_bands.png`` plots each variant's yaw error by |yaw| band; finished
+variants are not retrained.
 
 A ``synth:`` mix source common to the variants is rendered once into ``OUT`` and shared. With
 ``parallel`` > 1 up to that many variants train at once, each in its own process logging to
@@ -151,6 +152,38 @@ def train_side_by_side(recipe: str, data: str, out: Path, variants: list[tuple[s
     return failed
 
 
+def plot_yaw_bands_by_variant(results: dict[str, dict], path: Path) -> Path | None:
+    """Yaw MAE per |yaw| band, one panel per evaluation set, one line per variant (plain rows).
+
+    Returns the PNG's path, or None when no row has bands.
+    """
+    rows = {k: v for k, v in results.items() if k.endswith("|plain") and v.get("bands")}
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = sorted({k.split("|")[1] for k in rows})
+    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), dpi=100, squeeze=False)
+    for ax, set_name in zip(axes[0], sets):
+        for key, row in sorted(rows.items()):
+            variant, row_set, _ = key.split("|")
+            if row_set == set_name:
+                bands = list(row["bands"])
+                ax.plot(bands, [row["bands"][b]["yaw"] for b in bands], "o-", label=variant)
+        ax.set_title(f"{set_name}: yaw MAE by |yaw| band")
+        ax.set_xlabel("|yaw| band (degrees)")
+        ax.set_ylabel("yaw MAE (degrees)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def run_ablation(recipe: str, data: str, out: Path, variants: list[tuple[str, dict]],
                  common: dict[str, Any], eval_sets: list[EvalSet], flip: bool = True,
                  parallel: int = 1) -> dict:
@@ -182,6 +215,7 @@ def run_ablation(recipe: str, data: str, out: Path, variants: list[tuple[str, di
         (out / "results.md").write_text(format_results(results) + "\n")
         _LOG.info("variant %s evaluated:\n%s", name, format_results(
             {k: v for k, v in results.items() if k.startswith(f"{name}|")}))
+    plot_yaw_bands_by_variant(results, out / "results_yaw_bands.png")
     if failed:
         raise TrainError("variants failed to train: " + "; ".join(
             f"{n} ({e}; log {out / f'{n}.log'})" for n, e in sorted(failed.items())))
