@@ -278,6 +278,10 @@ class Calibration:
         return np.asarray(xs, np.float64), np.asarray(ys, np.float64)
 
 
+#: Most knots an :class:`ExpectationMap` may have (the trainer spaces its knots to fit).
+MAX_MAP_KNOTS = 256
+
+
 @dataclass(frozen=True)
 class ExpectationMap:
     """Monotone map from a distribution's softmax expectation to the angle (all three angles).
@@ -299,9 +303,9 @@ class ExpectationMap:
 
     def __post_init__(self) -> None:
         xs, ys = self.expectation_deg, self.angle_deg
-        if not 2 <= len(xs) <= 256 or len(xs) != len(ys):
-            raise ValueError("an expectation map needs 2 to 256 knots, as many angles as "
-                             "expectations")
+        if not 2 <= len(xs) <= MAX_MAP_KNOTS or len(xs) != len(ys):
+            raise ValueError(f"an expectation map needs 2 to {MAX_MAP_KNOTS} knots, as many "
+                             "angles as expectations")
         if any(b <= a for a, b in itertools.pairwise(xs)) or \
                 any(b <= a for a, b in itertools.pairwise(ys)):
             raise ValueError("expectation map knots must increase (expectations and angles)")

@@ -102,10 +102,10 @@ def shared_mix_source(recipe: str, data: str, out: Path, common: dict[str, Any]
     the worker count).
     """
     base = config_from_recipe(recipe, **_merge(common, {"data": data, "out_dir": str(out)}))
-    if not base.mix_data.startswith(SYNTH_PREFIX) or base.mix_fraction <= 0:
+    if not base.mix_data.startswith(SYNTH_PREFIX):
         return common
     folder = resolve_mix_data(dataclasses.replace(base, workers=os.cpu_count() or 1))
-    return _merge(common, {"mix_data": folder})
+    return _merge(common, {"mix_data": folder}) if folder else common   # '': nothing mixed in
 
 
 def _train_logged(recipe: str, data: str, out: Path, name: str, overrides: dict[str, Any],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gldpose_sdk.manifest import BinSpec, ExpectationMap
+from gldpose_sdk.manifest import MAX_MAP_KNOTS, BinSpec, ExpectationMap
 
 LABEL_FORMS = ("gaussian", "paper_eq1")
 
@@ -62,7 +62,7 @@ def target_expectation_map(bins: BinSpec, sigma_bins: float = 4.0, form: str = "
     :func:`gld_targets` cuts each Gaussian off at the ends of the bins and renormalises it, so
     the target of angle ``a`` has the expectation ``g(a)``, short of ``a`` near +-99 degrees.
     A network that learns the target reproduces ``g(a)``; the knots ``(g(a), a)`` every
-    ``step_deg`` over the bin range (at most 256 knots) let the SDK map it back
+    ``step_deg`` over the bin range (at most ``MAX_MAP_KNOTS``) let the SDK map it back
     (:class:`ExpectationMap`).
 
     Returns:
@@ -73,7 +73,7 @@ def target_expectation_map(bins: BinSpec, sigma_bins: float = 4.0, form: str = "
     """
     if binned_centre or form != "gaussian":
         return None
-    count = min(256, round((bins.high_deg - bins.low_deg) / step_deg) + 1)  # manifest cap
+    count = min(MAX_MAP_KNOTS, round((bins.high_deg - bins.low_deg) / step_deg) + 1)
     angles = np.linspace(bins.low_deg, bins.high_deg, count)
     target = gld_targets(torch.from_numpy(angles), bins, sigma_bins, form).double()
     expectation = (target @ torch.from_numpy(bins.centres_deg()).double()).numpy()
