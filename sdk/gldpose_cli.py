@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("gldpose_train.cli:eval_main", "evaluate a checkpoint on a dataset"),
     "export": ("gldpose_export.cli:main", "export a checkpoint to ONNX / OpenVINO / TensorRT"),
     "import-hopenet": ("gldpose_train.cli:import_hopenet_main", "convert a Hopenet .pkl"),
+    "label-noise": ("gldpose_train.cli:label_noise_main",
+                    "annotation noise from near-duplicate entries, a model's error beside it"),
     "predict": ("gldpose_sdk.cli:main", "estimate head poses in images, folders, video, camera"),
     "synth": ("gldpose_train.synth.cli:main", "render synthetic heads in the 300W-LP format"),
     "train": ("gldpose_train.cli:train_main", "train a model"),

@@ -333,6 +333,55 @@ def ablate_main(argv: list[str]) -> int:
     return _run(go, argv)
 
 
+def label_noise_main(argv: list[str]) -> int:
+    """``gldpose label-noise``: annotation noise from near-duplicate entries, and a model beside it."""
+    def go(argv: list[str]) -> int:
+        import json
+
+        from gldpose_train.label_noise import (dataset_thumbnails, near_duplicate_pairs,
+                                               pair_label_noise)
+        from gldpose_train.model_eval import load_eval_dataset, predictions
+
+        p = argparse.ArgumentParser(prog="gldpose label-noise", description=(
+            "How noisy a set's labels are: entries that show the same photo (32x32 grey "
+            "cosine >= --threshold) were labelled twice; their label difference is annotation "
+            "noise. With --model, the model's error on the same pairs beside it."))
+        p.add_argument("--on", required=True, type=_eval_set_arg,
+                       help="NAME=DATASET:PATH[:SPLIT], e.g. val=crops:../shared/data/aflw-crops:train")
+        p.add_argument("--model", default="", help="model folder to score on the same pairs")
+        p.add_argument("--threshold", type=float, default=0.99)
+        p.add_argument("--json", default="", help="write the figures per angle")
+        args = p.parse_args(argv)
+        manifest = pred = None
+        if args.model:
+            from gldpose_sdk.model import load_model
+
+            model, manifest = load_model(args.model)
+            pred, _, _ = predictions(model, manifest, args.on)
+        dataset = load_eval_dataset(args.on, manifest)
+        pairs = near_duplicate_pairs(dataset_thumbnails(dataset), args.threshold)
+        labels = dataset.angles_deg()
+        report = {angle: pair_label_noise(labels[:, k], pairs,
+                                          None if pred is None else pred[:, k].astype(float))
+                  for k, angle in enumerate(("yaw", "pitch", "roll"))}
+        print(f"{args.on.name}: {len(pairs)} near-duplicate pairs among {len(dataset)} entries "
+              f"(cosine >= {args.threshold})")
+        for angle, r in report.items():
+            line = (f"  {angle}: labels differ by {r['label_diff_mae']:.2f} (median "
+                    f"{r['label_diff_median']:.2f}), noise std {r['noise_std']:.2f}")
+            if "model_mae" in r:
+                line += (f"; model {r['model_mae']:.2f} against one label, "
+                         f"{r['model_mae_pair_mean']:.2f} against the pair's mean, its two "
+                         f"predictions differ by {r['model_pair_diff_mae']:.2f}")
+            print(line)
+        if args.json:
+            Path(args.json).write_text(json.dumps(
+                {"set": args.on.__dict__, "threshold": args.threshold, "model": args.model,
+                 "angles": report}, indent=2, sort_keys=True))
+        return 0
+    return _run(go, argv)
+
+
 def compare_main(argv: list[str]) -> int:
     """``gldpose compare``: the model on every runtime/precision beside the peers."""
     def go(argv: list[str]) -> int:

@@ -17,6 +17,7 @@ import torch
 from gldpose_sdk.manifest import Manifest
 from gldpose_train import TrainError
 from gldpose_train.calibration import coverage
+from gldpose_train.config import TrainConfig
 from gldpose_train.datasets import DatasetOptions, build_dataset
 from gldpose_train.evaluate import coverage_table, mae_by_yaw_band, mae_table, predict_with_std
 
@@ -49,10 +50,15 @@ def parse_eval_set(text: str) -> EvalSet:
     return EvalSet(name, dataset, path, split or None)
 
 
-def load_eval_dataset(evalset: EvalSet, manifest: Manifest):
-    """The reader of ``evalset`` at the model's input size, cut with the model's crop rule."""
+def load_eval_dataset(evalset: EvalSet, manifest: Manifest | None):
+    """The reader of ``evalset`` at the model's input size, cut with the model's crop rule
+    (without a model: the readers' defaults, for looking at images and labels only)."""
     columns = AFLW_CROPS_COLUMNS if evalset.dataset == "crops" and _has_columns(
         evalset.data, AFLW_CROPS_COLUMNS) else None
+    if manifest is None:
+        return build_dataset(evalset.dataset, evalset.data, split=evalset.split, train=False,
+                             input_size_px=TrainConfig.input_size_px,
+                             options=DatasetOptions(label_columns=columns))
     options = DatasetOptions(box_crop=manifest.crop, label_columns=columns,
                              resize=manifest.input.resize)
     return build_dataset(evalset.dataset, evalset.data, split=evalset.split, train=False,
