@@ -1,11 +1,12 @@
 """How much of a model's error against human labels is the labels' own noise.
 
 Labelled face sets hold the same photo (or a burst frame of it) under several entries, each
-annotated on its own: AFLW has 2,533 such pairs among the shared crops. Two labels of one face
-differ by annotation noise (plus any real change of pose between burst frames), so their mean
-absolute difference is what predicting one entry's label by the other's annotation scores: an
-upper bound on what the annotation noise alone costs a perfect model (under Gaussian noise the
-perfect model's share is that figure over sqrt 2). Given a model's predictions on the same
+annotated on its own (the shared AFLW crops hold over a thousand such pairs). Two labels of one
+face differ by annotation noise (plus any real change of pose between burst frames), so their
+mean absolute difference is what predicting one entry's label by the other's annotation scores.
+It bounds what the annotation noise alone costs a perfect model from above: for independent
+zero-mean noise E|n1 - n2| >= E|n1| (Jensen), and under Gaussian noise the perfect model's share
+is that figure over sqrt 2. Given a model's predictions on the same
 entries, the report also gives its error on the pairs against one label and against the pair's
 mean label, and how far its two predictions differ.
 
