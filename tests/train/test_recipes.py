@@ -46,6 +46,12 @@ def test_built_in_recipes_are_valid_configs(tmp_path: Path) -> None:
     assert (default.backbone, default.input_size_px, default.resident) == (
         "mobilenet_v3_large", 96, True)
     assert default.label_columns == ("yaw_annotated", "pitch_teacher", "roll_teacher")
+    light = config_from_recipe("light", data="d", out_dir="o")
+    differs = {f for f in TrainConfig.__dataclass_fields__
+               if getattr(light, f) != getattr(default, f)}
+    assert differs == {"resident_augment", "recipe"}     # the default with lighter augmentation
+    assert light.resident_augment.zoom_range == (0.95, 1.05)
+    assert light.resident_augment.rotate_deg == 0.0 < default.resident_augment.rotate_deg
     paper = config_from_recipe("paper", data="d", out_dir="o")
     assert (paper.lr, paper.loss.alpha, paper.optimizer) == (1e-6, 0.01, "adam")
 
