@@ -16,6 +16,7 @@ from gldpose_train import TrainError
 from gldpose_train.config import TrainConfig
 
 RECIPES_DIR = Path(__file__).resolve().parent
+NESTED_FIELDS = ("loss", "resident_augment")   # merged key by key, not replaced
 
 
 def recipe_names() -> list[str]:
@@ -42,6 +43,15 @@ def recipe_fields(name_or_path: str) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise TrainError(f"recipe {path} must hold a JSON object of TrainConfig fields")
     fields.pop("comment", None)
+    base = fields.pop("base", None)
+    if base is not None:          # a recipe may name another and set only what differs
+        if not isinstance(base, str) or Path(base).stem == path.stem:
+            raise TrainError(f"recipe {path}: 'base' must name another recipe")
+        inherited = recipe_fields(base)
+        for key in NESTED_FIELDS:
+            if isinstance(fields.get(key), dict):
+                fields[key] = {**inherited.get(key, {}), **fields[key]}
+        fields = {**inherited, **fields}
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(fields) - known)
     if unknown:
@@ -55,7 +65,7 @@ def config_from_recipe(name_or_path: str, **overrides: Any) -> TrainConfig:
     Nested fields (``loss``, ``resident_augment``) merge key by key.
     """
     fields = recipe_fields(name_or_path)
-    for key in ("loss", "resident_augment"):
+    for key in NESTED_FIELDS:
         if isinstance(overrides.get(key), dict):
             overrides[key] = {**fields.get(key, {}), **overrides[key]}
     merged = {**fields, **overrides, "recipe": Path(name_or_path).stem}
