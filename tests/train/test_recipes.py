@@ -49,9 +49,11 @@ def test_built_in_recipes_are_valid_configs(tmp_path: Path) -> None:
     light = config_from_recipe("light", data="d", out_dir="o")
     differs = {f for f in TrainConfig.__dataclass_fields__
                if getattr(light, f) != getattr(default, f)}
-    assert differs == {"resident_augment", "recipe"}     # the default with lighter augmentation
-    assert light.resident_augment.zoom_range == (0.95, 1.05)
+    # round 6's light run: the default's augmentation without rotation, 40 epochs, best kept
+    assert differs == {"resident_augment", "epochs", "keep", "recipe"}
+    assert light.resident_augment.zoom_range == default.resident_augment.zoom_range == (0.95, 1.05)
     assert light.resident_augment.rotate_deg == 0.0 < default.resident_augment.rotate_deg
+    assert (default.keep, light.keep) == ("last", "best")
     paper = config_from_recipe("paper", data="d", out_dir="o")
     assert (paper.lr, paper.loss.alpha, paper.optimizer) == (1e-6, 0.01, "adam")
 
@@ -125,6 +127,28 @@ def test_mid_epoch_resume_sees_the_same_batches_as_an_unbroken_run(tmp_path: Pat
     a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_saves_the_best_or_the_last_validated_weights(tmp_path: Path, keep: str) -> None:
+    """``keep="best"`` leaves the lowest validation MAE in the run folder, ``keep="last"`` the
+    final weights (the shipped recipe's rule); the manifest's notes name the step saved."""
+    from gldpose_train.loop import train
+
+    data = write_aflw_like_crops(tmp_path / "crops")
+    cfg = config_from_recipe("default", data=str(data), out_dir=str(tmp_path / keep),
+                             mix_data="", mix_fraction=0.0, batch_size=4, input_size_px=32,
+                             epochs=5, lr=0.05, warmup_epochs=0.0, ema_decay=0.0,
+                             backbone="mobilenet_v3_small", keep=keep)
+    train(cfg)
+    history = [h for h in json.loads((tmp_path / keep / "history.json").read_text())["history"]
+               if "val" in h]
+    steps = [h["step"] for h in history]
+    best = min(history, key=lambda h: h["val"]["mae"])["step"]
+    assert best != steps[-1], "fixture run must end off its best epoch for this test to mean much"
+    saved = read_manifest(tmp_path / keep).training.notes
+    assert saved.startswith(f"step {best if keep == 'best' else steps[-1]},")
 
 
 def test_distillation_from_a_teacher_folder_adds_its_term(tmp_path: Path,

@@ -20,7 +20,7 @@ def _dataset_names() -> list[str]:
 def _train_parser() -> argparse.ArgumentParser:
     from gldpose_sdk.manifest import RESIZE_FILTERS
     from gldpose_sdk.model import BACKBONES
-    from gldpose_train.config import OPTIMIZERS, SCHEDULES
+    from gldpose_train.config import KEEP_RULES, OPTIMIZERS, SCHEDULES
     from gldpose_train.labels import LABEL_FORMS
     from gldpose_train.losses import LOSSES
     from gldpose_train.recipes import recipe_names
@@ -89,7 +89,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--mix-dataset", choices=_dataset_names())
     p.add_argument("--mix-fraction", type=float, help="share of each epoch from --mix-data")
     p.add_argument("--save-half", action=argparse.BooleanOptionalAction, default=None,
-                   help="store the best weights as fp16")
+                   help="store the kept weights as fp16")
+    p.add_argument("--keep", choices=KEEP_RULES,
+                   help="weights the run folder keeps: best (lowest validation MAE) or last")
     return p
 
 

@@ -17,6 +17,7 @@ from gldpose_train.losses import LossConfig
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
+KEEP_RULES = ("best", "last")          # which weights the run folder keeps
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class TrainConfig:
     mix_data: str = ""                    # ... its folder, or synth:COUNT[:SEED] to render it
     mix_fraction: float = 0.0             # share of each epoch drawn from it
     channels_last: bool = False
-    save_half: bool = False               # store the best weights as fp16 safetensors
+    save_half: bool = False               # store the kept weights as fp16 safetensors
+    keep: str = "best"                    # best: lowest validation MAE; last: the final weights
     log_every_steps: int = 20
 
     def __post_init__(self) -> None:
@@ -111,6 +113,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.keep not in KEEP_RULES:
+            raise ValueError(f"keep must be one of {KEEP_RULES}, got {self.keep!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0 <= self.ema_decay < 1:

@@ -6,7 +6,8 @@ device-resident crops). Options: Adam or AdamW, constant or warm-up + cosine sch
 weights, distillation from teacher models, a wall-time budget that fits the schedule, and
 checkpoints every N steps that resume at the same batch. Rank 0 validates, logs and writes the
 run folder: ``config.json``, ``checkpoint.pt`` (last state, for ``--resume``),
-``model.safetensors`` + ``manifest.json`` (the best model by validation MAE) and
+``model.safetensors`` + ``manifest.json`` (the best model by validation MAE, or the last with
+``keep="last"``) and
 ``history.json``.
 """
 from __future__ import annotations
@@ -366,10 +367,12 @@ class Trainer:
         self._save_best(table)
 
     def _save_best(self, table: dict, force: bool = False) -> None:
-        if not force and not table["mae"] < self.state.best_mae:
-            return
-        if not force:
+        """Save the evaluated weights if they are the ones the run keeps (``cfg.keep``)."""
+        better = table["mae"] < self.state.best_mae
+        if better:
             self.state.best_mae = table["mae"]
+        if not (force or better or self.cfg.keep == "last"):
+            return
         loss, cfg = self.cfg.loss, self.cfg
         info = TrainingInfo(dataset=f"{cfg.dataset}: {cfg.data}", loss=loss.name,
                             alpha=loss.alpha, sigma_bins=loss.sigma_bins,
