@@ -177,10 +177,15 @@ class _Outputs:
     def _write(self, frame: Frame, annotated: np.ndarray) -> None:
         out: Path = self.args.out
         if self.kind in ("image", "folder"):
-            target = out / Path(frame.source).name if self.kind == "folder" else out
+            # one image into a folder when --out is one (or has no extension), like a folder source
+            into_folder = self.kind == "folder" or out.is_dir() or not out.suffix
+            target = out / Path(frame.source).name if into_folder else out
+            if not cv2.haveImageWriter(str(target)):
+                raise InputError(f"cannot write image {target}: OpenCV has no writer for "
+                                 f"{target.suffix!r} (use .jpg or .png, or a folder)")
             target.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(target), annotated):
-                raise InputError(f"cannot write image {target} (unknown extension?)")
+                raise InputError(f"cannot write image {target}")
             return
         if self.video is None:
             fourcc = VIDEO_FOURCC.get(out.suffix.lower())

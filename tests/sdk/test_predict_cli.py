@@ -48,6 +48,21 @@ def test_image(tiny_model_dir: Path, images: Path, tmp_path: Path,
     assert "face1.png" in stdout and f"{pose['yaw_deg']:.1f}" in stdout
 
 
+def test_image_into_a_folder_and_a_bad_extension(tiny_model_dir: Path, images: Path,
+                                                 tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``--out`` without an extension is a folder (as for a folder source); an extension OpenCV
+    cannot write is a named error with exit status 2, not OpenCV's exception."""
+    out = tmp_path / "annotated"
+    assert main([str(images / "face1.png"), *_args(tiny_model_dir, "--out", str(out))]) == 0
+    assert cv2.imread(str(out / "face1.png")).shape == (120, 120, 3)
+    assert main([str(images / "face1.png"),
+                 *_args(tiny_model_dir, "--out", str(tmp_path / "annotated.xyz"))]) == 2
+    err = capsys.readouterr().err
+    assert "no writer for '.xyz'" in err and "Traceback" not in err
+    assert not (tmp_path / "annotated.xyz").exists()
+
+
 def test_folder(tiny_model_dir: Path, images: Path, tmp_path: Path) -> None:
     out, js = tmp_path / "annotated", tmp_path / "poses.jsonl"
     assert main([str(images), *_args(tiny_model_dir, "--out", str(out), "--json", str(js))]) == 0
