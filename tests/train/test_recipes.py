@@ -54,6 +54,13 @@ def test_built_in_recipes_are_valid_configs(tmp_path: Path) -> None:
     assert light.resident_augment.zoom_range == default.resident_augment.zoom_range == (0.95, 1.05)
     assert light.resident_augment.rotate_deg == 0.0 < default.resident_augment.rotate_deg
     assert (default.keep, light.keep) == ("last", "best")
+    # round 2's default (rounds 2-6 shipped it): the heavier augmentation, rotation kept
+    round2 = config_from_recipe("round2", data="d", out_dir="o")
+    assert {f for f in TrainConfig.__dataclass_fields__
+            if getattr(round2, f) != getattr(default, f)} == {"resident_augment", "epochs", "keep",
+                                                               "recipe"}
+    assert round2.resident_augment.zoom_range == (0.85, 1.15)
+    assert round2.resident_augment.rotate_deg == default.resident_augment.rotate_deg == 20.0
     paper = config_from_recipe("paper", data="d", out_dir="o")
     assert (paper.lr, paper.loss.alpha, paper.optimizer) == (1e-6, 0.01, "adam")
 

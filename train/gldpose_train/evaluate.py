@@ -132,10 +132,12 @@ def plot_yaw_bands(bands: dict[str, dict], path: Path, title: str = "") -> Path:
     return Path(path)
 
 
-def plot_history(history: list[dict], path: Path, title: str = "") -> Path | None:
+def plot_history(history: list[dict], path: Path, title: str = "",
+                 keep: str = "best") -> Path | None:
     """Validation MAE per angle, and yaw MAE beyond 60 degrees, against the training step (PNG).
 
-    ``history`` is the trainer's list of records; those with a ``"val"`` entry are plotted.
+    ``history`` is the trainer's list of records; those with a ``"val"`` entry are plotted. A
+    vertical line marks the weights the run kept (``keep``: the best validation MAE, or the last).
     Returns None (writing nothing) when no record has one.
     """
     rows = [r for r in history if "val" in r]
@@ -155,11 +157,13 @@ def plot_history(history: list[dict], path: Path, title: str = "") -> Path | Non
         ax.plot(steps, [float("nan") if v is None else v for v in band], "--",
                 label="yaw, |yaw| > 60")
     best = min(rows, key=lambda r: r["val"]["mae"])
-    ax.axvline(best["step"], color="grey", lw=0.8)
+    kept = rows[-1] if keep == "last" else best
+    ax.axvline(kept["step"], color="grey", lw=0.8)
     ax.set_ylim(0, max(12.0, min(40.0, 1.2 * best["val"]["yaw"] * 2)))
     ax.set_xlabel("step")
     ax.set_ylabel("validation MAE (degrees)")
-    ax.set_title(title or f"validation MAE; best MAE {best['val']['mae']:.2f} at step {best['step']}")
+    ax.set_title(title or f"validation MAE; best {best['val']['mae']:.2f} at step {best['step']}; "
+                          f"kept ({keep}): {kept['val']['mae']:.2f} at step {kept['step']}")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -259,7 +259,7 @@ class Trainer:
                    "planned_epochs": self.state.planned_epochs, "history": self.history}
         if self.dist.is_main:
             (self.out / "history.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-            plot_history(self.history, self.out / "history.png")
+            plot_history(self.history, self.out / "history.png", keep=self.cfg.keep)
         return summary
 
     def _done(self) -> bool:
