@@ -7,8 +7,7 @@ weights, distillation from teacher models, a wall-time budget that fits the sche
 checkpoints every N steps that resume at the same batch. Rank 0 validates, logs and writes the
 run folder: ``config.json``, ``checkpoint.pt`` (last state, for ``--resume``),
 ``model.safetensors`` + ``manifest.json`` (the best model by validation MAE, or the last with
-``keep="last"``) and
-``history.json``.
+``keep="last"``) and ``history.json``.
 """
 from __future__ import annotations
 
@@ -351,7 +350,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         if len(self.val_set) == 0:
-            self._save_best({"mae": float("nan")}, force=True)
+            self._save_kept({"mae": float("nan")}, force=True)
             return
         pred, true = predict_dataset(self._eval_model(), self.val_set, self.bins,
                                      self.dist.device, batch_size=max(self.cfg.batch_size, 64),
@@ -364,9 +363,9 @@ class Trainer:
                   "yaw beyond 60: %.2f; n=%d)", self.state.step, self.state.epoch, table["mae"],
                   table["yaw"], table["pitch"], table["roll"], bands["60-99"]["yaw"],
                   table["count"])
-        self._save_best(table)
+        self._save_kept(table)
 
-    def _save_best(self, table: dict, force: bool = False) -> None:
+    def _save_kept(self, table: dict, force: bool = False) -> None:
         """Save the evaluated weights if they are the ones the run keeps (``cfg.keep``)."""
         better = table["mae"] < self.state.best_mae
         if better:

@@ -24,6 +24,15 @@ def recipe_names() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.json"))
 
 
+def _layer(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
+    """``upper``'s fields over ``lower``'s; nested fields (NESTED_FIELDS) merge key by key."""
+    merged = {**lower, **upper}
+    for key in NESTED_FIELDS:
+        if isinstance(upper.get(key), dict):
+            merged[key] = {**lower.get(key, {}), **upper[key]}
+    return merged
+
+
 def recipe_fields(name_or_path: str) -> dict[str, Any]:
     """The fields a recipe sets (built-in name or path to a JSON file).
 
@@ -47,11 +56,7 @@ def recipe_fields(name_or_path: str) -> dict[str, Any]:
     if base is not None:          # a recipe may name another and set only what differs
         if not isinstance(base, str) or Path(base).stem == path.stem:
             raise TrainError(f"recipe {path}: 'base' must name another recipe")
-        inherited = recipe_fields(base)
-        for key in NESTED_FIELDS:
-            if isinstance(fields.get(key), dict):
-                fields[key] = {**inherited.get(key, {}), **fields[key]}
-        fields = {**inherited, **fields}
+        fields = _layer(recipe_fields(base), fields)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(fields) - known)
     if unknown:
@@ -64,11 +69,8 @@ def config_from_recipe(name_or_path: str, **overrides: Any) -> TrainConfig:
 
     Nested fields (``loss``, ``resident_augment``) merge key by key.
     """
-    fields = recipe_fields(name_or_path)
-    for key in NESTED_FIELDS:
-        if isinstance(overrides.get(key), dict):
-            overrides[key] = {**fields.get(key, {}), **overrides[key]}
-    merged = {**fields, **overrides, "recipe": Path(name_or_path).stem}
+    merged = {**_layer(recipe_fields(name_or_path), overrides),
+              "recipe": Path(name_or_path).stem}
     try:
         return TrainConfig.from_dict(merged)
     except (TypeError, ValueError) as exc:
