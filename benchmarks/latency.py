@@ -9,14 +9,15 @@ with the public export API into a temporary folder. Per batch size B, timed side
 ``estimate(frame, boxes=[box] * B)`` on the shipped sample ``frame_03.jpg`` (640x480, head box
 157x169 px); ``crops`` = ``estimate_crops`` on the crop rule's square cut around that box. At
 batch 1 also: ``auto`` = ``PoseEstimator(model)`` (measuring its candidates afresh), ``auto+u8``
-on the folder with ``model_u8.onnx``, and the peers (``--peers``): FSA-Net (its demo's two
+on the folder with ``model_u8.onnx``, ``auto:NAME`` for each ``--also NAME`` (another model, e.g.
+the built-in ``fast``), and the peers (``--peers``): FSA-Net (its demo's two
 models averaged, and the 1x1 alone; ONNX Runtime) and OMZ head-pose-estimation-adas-0001
 (OpenVINO), end to end with their demos' own preprocessing. Then where the time of the batch-1
 path goes, stage by stage. Targets (issue 12): auto's end to end <= 1.15x its backend's network
 and below both peers, judged on medians and on minima (on a shared machine the minima are the
 cost itself; the medians add waiting behind other work).
 
-    python benchmarks/latency.py [--model DIR] [--batch-sizes 1 8 32] [--runs 100] [--quick]
+    python benchmarks/latency.py [--model DIR] [--also fast] [--batch-sizes 1 8 32] [--runs 100] [--quick]
         [--threads N] [--json runs/benchmarks/latency.json] [--machine-shared auto|yes|no]
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ from gldpose_sdk import GldposeError, PoseEstimator
 from gldpose_sdk.backends import missing_packages
 from gldpose_sdk.config import BackendOptions, EstimatorConfig
 from gldpose_sdk.decode import decode_implementation
-from gldpose_sdk.default_model import require_default_model
+from gldpose_sdk.builtin_models import resolve_model
 from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces
 from gldpose_sdk.inference import (
     angles_from_logits,
@@ -171,7 +172,7 @@ def load_variant(label: str, folder: Path, options: BackendOptions,
     return est, None
 
 
-def load_auto(model: Path | None, threads: int, cache_dir: Path) -> PoseEstimator:
+def load_auto(model: str | Path | None, threads: int, cache_dir: Path) -> PoseEstimator:
     """``PoseEstimator(model)`` with a fresh timing cache, so ``auto`` measures in this run."""
     previous = os.environ.get("GLDPOSE_CACHE_DIR")
     os.environ["GLDPOSE_CACHE_DIR"] = str(cache_dir)
@@ -544,7 +545,8 @@ def format_report(report: dict[str, Any]) -> str:
                   bc.format_table(SEQUENCE_COLUMNS, report["in_sequence"]), ""]
     for label, info in report["auto"].items():
         timings = ", ".join(f"{n} {ms:.2f} ms" for n, _, ms in info["timings_ms"])
-        lines.append(f"{label}: PoseEstimator({'' if label == 'auto' else 'folder with u8'}) "
+        what = {"auto": "", "auto+u8": "folder with u8"}.get(label, repr(label[len("auto:"):]))
+        lines.append(f"{label}: PoseEstimator({what}) "
                      f"chose {info['backend']['name']} ({info['backend']['precision']}, "
                      f"{info['backend']['input_layout']}); its timings: {timings or 'none'}")
     for label, t in report["targets"].items():
@@ -566,7 +568,8 @@ def format_report(report: dict[str, Any]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", type=Path, default=None, help="model folder (default: built-in)")
+    p.add_argument("--model", default=None,
+                   help="model folder or built-in model name (default: the default model)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--runs", type=int, default=100,
                    help="timed calls per callable at batch 1 (runs/sqrt(B) at batch B, >= 10)")
@@ -577,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU threads per runtime, peers too (0: each runtime's default)")
     p.add_argument("--variants", nargs="+", choices=VARIANT_ORDER, default=list(VARIANT_ORDER))
     p.add_argument("--no-auto", action="store_true", help="skip the auto rows")
+    p.add_argument("--also", nargs="+", default=[], metavar="MODEL",
+                   help="more models (folders or built-in names such as fast), each timed as "
+                        "an auto row 'auto:MODEL' (PoseEstimator(MODEL)) in the same run")
     p.add_argument("--no-stages", action="store_true",
                    help="skip the per-stage breakdown of the batch-1 path")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
@@ -610,6 +616,8 @@ def load_estimators(args: argparse.Namespace, model_dir: Path, tmp: Path
             autos["auto"] = load_auto(args.model, args.threads, tmp / "cache")
             if folders.get("u8") not in (None, model_dir):
                 autos["auto+u8"] = load_auto(folders["u8"], args.threads, tmp / "cache_u8")
+            for i, model in enumerate(args.also):
+                autos[f"auto:{model}"] = load_auto(model, args.threads, tmp / f"cache_also{i}")
     except BaseException:
         for est in list(ests.values()) + list(autos.values()):
             est.close()
@@ -622,7 +630,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_at_start = bc.load_average()
     if args.quick:
         args.batch_sizes, args.runs, args.warmup, args.block = [1, 4], 4, 1, 2
-    model_dir = Path(args.model) if args.model is not None else require_default_model()
+    model_dir = resolve_model(args.model)
     manifest = read_manifest(model_dir)
     frame, box = sample_frame_and_box()
     timing = (args.warmup, args.block)

@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gldpose_sdk.backends import BACKENDS
+from gldpose_sdk.builtin_models import BUILTIN_MODELS
 from gldpose_sdk.config import OPENVINO_PRECISIONS, BackendOptions, EstimatorConfig
 from gldpose_sdk.detect import DETECTORS
 from gldpose_sdk.draw import draw_poses
@@ -49,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``gldpose predict``."""
     p = argparse.ArgumentParser(prog="gldpose predict", description=__doc__.split("\n")[0])
     p.add_argument("source", help="image file, folder of images, video file, or camera index")
-    p.add_argument("--model", type=Path, default=None,
-                   help="model folder (default: the built-in model)")
+    p.add_argument("--model", default=None,
+                   help="model folder, or a built-in model: "
+                        + ", ".join(f"{k} ({v})" for k, v in BUILTIN_MODELS.items())
+                        + "; default: default")
     p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS.names()])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or gpu[:N] (OpenVINO)")
     p.add_argument("--detector", default="auto", choices=["auto", "none", *sorted(DETECTORS)],

@@ -25,7 +25,7 @@ from gldpose_sdk.backend_timing import TimingCache
 from gldpose_sdk.backends.base import Backend, BackendInfo
 from gldpose_sdk.config import EstimatorConfig, parse_device
 from gldpose_sdk.decode import decode_implementation
-from gldpose_sdk.default_model import require_default_model
+from gldpose_sdk.builtin_models import resolve_model
 from gldpose_sdk.detect import FaceDetector, RefiningDetector, build_detector
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.face_crops import (
@@ -114,7 +114,9 @@ class PoseEstimator:
         """Load a model folder on a backend.
 
         Args:
-            model: model folder (manifest.json + artefacts); None uses the built-in default.
+            model: model folder (manifest.json + artefacts), or a built-in model's name
+                (``"default"``, ``"fast"``: :mod:`gldpose_sdk.builtin_models`); None uses the
+                default.
             backend: ``"auto"`` (best available here, DESIGN 7) or a name of ``BACKENDS``.
             device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or ``"gpu[:N]"`` (OpenVINO).
             detector: face detector for frames given without boxes: ``"auto"``, a registry
@@ -132,7 +134,7 @@ class PoseEstimator:
         """
         self.config = config or EstimatorConfig()
         parse_device(device)
-        self.model_dir = Path(model) if model is not None else require_default_model()
+        self.model_dir = resolve_model(model)
         self.manifest = read_manifest(self.model_dir)
         options = self.config.backend
         if device != "auto":

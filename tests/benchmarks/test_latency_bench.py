@@ -28,7 +28,8 @@ def test_quick_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "latency.json"
     proc = _run("--model", str(tiny_model_dir), "--quick", "--exporter", "torchscript",
                 "--json", str(out), "--peers", str(peers), "--machine-shared", "yes",
-                "--variants", "onnxruntime-u8", "onnxruntime-f32", "openvino", "tensorrt")
+                "--variants", "onnxruntime-u8", "onnxruntime-f32", "openvino", "tensorrt",
+                "--also", str(tiny_model_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     cells = {(r["variant"], r["batch"]): r for r in report["rows"]}
@@ -61,6 +62,9 @@ def test_quick_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert "timed in sequence" in proc.stdout
     assert report["auto"]["auto"]["timing_source"] in ("measured", "")
     assert "auto" in report["targets"] and "median" in report["targets"]["auto"]
+    also = f"auto:{tiny_model_dir}"  # --also: another model as an auto row, judged the same way
+    assert (also, 1) in cells and also in report["targets"] and also in report["auto"]
+    assert f"{also}: PoseEstimator('{tiny_model_dir}') chose" in proc.stdout
     machine = report["machine"]
     assert machine["machine_shared"] is True and machine["cpu"]["logical_cpus"] >= 1
     assert {"numpy", "onnxruntime"} <= set(machine["packages"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from gldpose_sdk.default_model import default_model_dir
+from gldpose_sdk.builtin_models import default_model_dir
 from gldpose_sdk.manifest import NO_MARGIN, CropRule, read_manifest
 from gldpose_sdk.preprocess import square_region
 

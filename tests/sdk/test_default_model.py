@@ -1,4 +1,5 @@
-"""The shipped default model: complete, and accurate on real validation crops in every precision.
+"""The built-in models (``default``, ``fast``): complete, and accurate on real validation crops in
+every precision.
 
 Everything is measured against labels or against a run the test makes itself, never against a
 recorded output of the model (which would be regenerated with the weights): the 883 validation
@@ -18,7 +19,7 @@ import pytest
 
 from gldpose_sdk import PoseEstimator
 from gldpose_sdk.config import BackendOptions, EstimatorConfig
-from gldpose_sdk.default_model import default_model_dir
+from gldpose_sdk.builtin_models import BUILTIN_MODELS, builtin_model_dir
 from gldpose_sdk.manifest import read_manifest
 
 LABELS = ("yaw_annotated", "pitch_teacher", "roll_teacher")
@@ -35,14 +36,22 @@ MAE_CHANGE_DEG = {"bf16": 0.1, "fp16": 0.1, "fp32": 0.1, "int8": 0.5}
 #: ... and each face's angles by this much on average.
 MEAN_SHIFT_DEG = {"bf16": 0.3, "fp16": 0.3, "fp32": 0.1, "int8": 1.0}
 CHUNK = 128
+BACKBONES = {"default": "mobilenet_v3_large", "fast": "mobilenet_v3_small"}
 
 
-def test_default_model_is_shipped_and_complete() -> None:
-    manifest = read_manifest(default_model_dir())
-    assert manifest.backbone == "mobilenet_v3_large"
+@pytest.fixture(scope="module", params=sorted(BUILTIN_MODELS))
+def builtin(request: pytest.FixtureRequest) -> str:
+    """Each built-in model's name (every test below runs on each)."""
+    return request.param
+
+
+def test_builtin_model_is_shipped_and_complete(builtin: str) -> None:
+    manifest = read_manifest(builtin_model_dir(builtin))
+    assert manifest.backbone == BACKBONES[builtin]
     assert {a.format for a in manifest.artefacts} >= {"safetensors", "onnx", "openvino"}
     assert manifest.has("openvino", "int8")
-    weights = default_model_dir() / manifest.find("safetensors").path
+    assert manifest.calibration is not None and manifest.expectation_map is not None
+    weights = builtin_model_dir(builtin) / manifest.find("safetensors").path
     assert weights.stat().st_size <= 20 * 2**20
 
 
@@ -71,10 +80,10 @@ def _angles(est: PoseEstimator, crops: list[np.ndarray]) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def fp32_angles(val_crops) -> np.ndarray:  # type: ignore[no-untyped-def]
+def fp32_angles(val_crops, builtin: str) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The reference run: ONNX Runtime, fp32 ONNX."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
-    with PoseEstimator(backend="onnxruntime", detector="none") as est:
+    with PoseEstimator(builtin, backend="onnxruntime", detector="none") as est:
         assert est.describe().backend.precision == "fp32"
         return _angles(est, val_crops[0])
 
@@ -87,7 +96,7 @@ def test_fp32_beats_the_peer_on_human_yaw(val_crops, fp32_angles) -> None:  # ty
 
 
 @pytest.mark.slow
-def test_colour_order_is_the_one_that_works(val_crops, fp32_angles) -> None:  # type: ignore[no-untyped-def]
+def test_colour_order_is_the_one_that_works(val_crops, fp32_angles, builtin) -> None:  # type: ignore[no-untyped-def]
     """The same crops with red and blue swapped must do worse than the SDK's own order.
 
     A pipeline that fed BGR where the network expects RGB would get it the other way round. The
@@ -96,7 +105,7 @@ def test_colour_order_is_the_one_that_works(val_crops, fp32_angles) -> None:  # 
     """
     crops, labels = val_crops
     swapped = [np.ascontiguousarray(c[..., ::-1]) for c in crops]
-    with PoseEstimator(backend="onnxruntime", detector="none") as est:
+    with PoseEstimator(builtin, backend="onnxruntime", detector="none") as est:
         wrong = _angles(est, swapped)
     right_mae = np.abs(fp32_angles - labels).sum(axis=1).mean()
     wrong_mae = np.abs(wrong - labels).sum(axis=1).mean()
@@ -105,7 +114,7 @@ def test_colour_order_is_the_one_that_works(val_crops, fp32_angles) -> None:  # 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("artefact_precision", ["auto", "int8"])
-def test_openvino_precisions_on_real_crops(val_crops, fp32_angles,
+def test_openvino_precisions_on_real_crops(val_crops, fp32_angles, builtin: str,
                                            artefact_precision: str) -> None:  # type: ignore[no-untyped-def]
     """The IR the SDK picks and the INT8 IR, each with the plugin's default precision (what
     ``PoseEstimator()`` runs: bf16 on CPUs with AVX512_BF16), on every other validation crop."""
@@ -113,7 +122,7 @@ def test_openvino_precisions_on_real_crops(val_crops, fp32_angles,
     crops, labels = val_crops[0][::2], val_crops[1][::2]
     fp32_angles = fp32_angles[::2]
     options = BackendOptions(artefact_precision=artefact_precision)
-    with PoseEstimator(backend="openvino", detector="none",
+    with PoseEstimator(builtin, backend="openvino", detector="none",
                        config=EstimatorConfig(backend=options)) as est:
         info = est.describe().backend
         got = _angles(est, crops)
@@ -128,15 +137,15 @@ def test_openvino_precisions_on_real_crops(val_crops, fp32_angles,
 
 
 @pytest.mark.slow
-def test_uncertainty_reflects_the_training_sigma(val_crops) -> None:  # type: ignore[no-untyped-def]
+def test_uncertainty_reflects_the_training_sigma(val_crops, builtin: str) -> None:  # type: ignore[no-untyped-def]
     """GLD targets have sigma bins of spread; the typical predicted (raw) std is of that order.
 
     A few ambiguous faces (left/right profile) are bimodal and far wider, which is the point.
     The calibrated std (``std_deg``) is a different quantity: the expected error.
     """
-    manifest = read_manifest(default_model_dir())
+    manifest = read_manifest(builtin_model_dir(builtin))
     sigma_deg = manifest.training.sigma_bins * manifest.bins.width_deg
-    with PoseEstimator(backend="onnxruntime", detector="none") as est:
+    with PoseEstimator(builtin, backend="onnxruntime", detector="none") as est:
         poses = [p for i in range(0, 256, CHUNK) for p in est.estimate_crops(
             val_crops[0][i:i + CHUNK])]
     std = np.array([p.raw_std_deg for p in poses])

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-import gldpose_sdk.default_model as default_model
+import gldpose_sdk.builtin_models as builtin_models
 from gldpose_sdk import (
     BackendRuntimeError,
     InputError,
@@ -157,8 +157,8 @@ def test_missing_model_dir(tmp_path: Path) -> None:
 
 
 def test_missing_default_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(default_model, "default_model_dir", lambda: tmp_path / "default")
-    with pytest.raises(ModelFileError, match="default model is missing"):
+    monkeypatch.setattr(builtin_models, "_MODELS_DIR", tmp_path)
+    with pytest.raises(ModelFileError, match="built-in default model is missing"):
         PoseEstimator(detector="none")
 
 

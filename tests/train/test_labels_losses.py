@@ -116,7 +116,7 @@ def test_decode_map_only_for_losses_with_an_invertible_cut_off_target():
 
 def test_shipped_model_carries_the_map_of_its_own_training_loss():
     """The default model's manifest holds exactly the map its recorded loss implies."""
-    from gldpose_sdk.default_model import default_model_dir
+    from gldpose_sdk.builtin_models import default_model_dir
     from gldpose_sdk.manifest import read_manifest
     from gldpose_train.losses import loss_of_training
 

@@ -1,0 +1,72 @@
+"""The models shipped inside the package (``gldpose_sdk/models/NAME/``) and how a ``model``
+argument names one.
+
+``PoseEstimator(model=...)`` takes a model folder, or the name of a built-in model:
+
+* ``"default"`` (also ``model=None``): mobilenet_v3_large at 96 px, the accurate one
+  (docs/results/default_model.md);
+* ``"fast"``: mobilenet_v3_small at 96 px, about half the network time for a few tenths of a
+  degree (docs/results/latency.md, "the fast model").
+
+A folder that exists wins over a built-in name, so ``model="fast"`` with a ``./fast`` model folder
+in the working directory loads that folder (the error message says which was looked at).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from gldpose_sdk.errors import ModelFileError
+from gldpose_sdk.manifest import MANIFEST_NAME
+
+#: Built-in model names and what each is (for help texts and errors).
+BUILTIN_MODELS = {
+    "default": "mobilenet_v3_large at 96 px: the accurate model",
+    "fast": "mobilenet_v3_small at 96 px: about half the network time, slightly less accurate",
+}
+DEFAULT_MODEL = "default"
+_MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+def builtin_model_dir(name: str = DEFAULT_MODEL) -> Path:
+    """Path of a built-in model's folder inside the package (it may be absent)."""
+    if name not in BUILTIN_MODELS:
+        raise ModelFileError(f"unknown built-in model {name!r}; built-in models: "
+                             f"{', '.join(sorted(BUILTIN_MODELS))}")
+    return _MODELS_DIR / name
+
+
+def default_model_dir() -> Path:
+    """Path of the default model folder shipped with the package (it may be absent)."""
+    return builtin_model_dir(DEFAULT_MODEL)
+
+
+def require_builtin_model(name: str = DEFAULT_MODEL) -> Path:
+    """A built-in model's folder, checked to hold a manifest.
+
+    Raises:
+        ModelFileError: unknown name, or the package was installed without that model.
+    """
+    path = builtin_model_dir(name)
+    if not (path / MANIFEST_NAME).is_file():
+        raise ModelFileError(
+            f"the built-in {name} model is missing: no {MANIFEST_NAME} in {path}. Pass "
+            "model=DIR (a folder written by `gldpose train` or `gldpose export`), or reinstall "
+            "gldpose with its built-in models")
+    return path
+
+
+def require_default_model() -> Path:
+    """The default model folder, checked to hold a manifest (see :func:`require_builtin_model`)."""
+    return require_builtin_model(DEFAULT_MODEL)
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """The folder a ``model`` argument means: None -> the default model; an existing path -> that
+    path; a built-in name -> its folder; anything else -> the path as given (the manifest reader
+    then says it is not a model folder)."""
+    if model is None:
+        return require_default_model()
+    path = Path(model)
+    if isinstance(model, str) and model in BUILTIN_MODELS and not path.exists():
+        return require_builtin_model(model)
+    return path
