@@ -451,7 +451,8 @@ Command: `python benchmarks/quality.py --data ../shared/data/aflw-crops` (about
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "aflw-crops")
-    p.add_argument("--model", type=Path, default=None, help="model folder (default: built-in)")
+    p.add_argument("--model", default=None,
+                   help="model folder or built-in model name (default: the default model)")
     p.add_argument("--backend", default="auto")
     p.add_argument("--nonface", type=int, default=300, help="textures and background patches")
     p.add_argument("--max-good-flagged", type=float, default=0.05,

@@ -228,7 +228,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="calls of estimate, and frames of track (default 5000)")
     p.add_argument("--thread-calls", type=int, default=100, help="calls per thread and round")
     p.add_argument("--cycles", type=int, default=50, help="create/close cycles")
-    p.add_argument("--model", type=Path, default=None, help="model folder (default: built-in)")
+    p.add_argument("--model", default=None,
+                   help="model folder or built-in model name (default: the default model)")
     p.add_argument("--backend", default="auto")
     bc.add_common_arguments(p, bc.REPO_ROOT / "runs" / "benchmarks" / "soak.json")
     args = p.parse_args(argv)

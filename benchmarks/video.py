@@ -242,7 +242,8 @@ def format_table(rows: list[Row]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", type=Path, default=None, help="model folder (default: built-in)")
+    p.add_argument("--model", default=None,
+                   help="model folder or built-in model name (default: the default model)")
     p.add_argument("--backend", default="auto")
     p.add_argument("--frames", type=int, default=90, help="frames per clip (30 fps)")
     p.add_argument("--repeats", type=int, default=3, help="runs per mode (median fps)")
