@@ -546,9 +546,13 @@ def format_report(report: dict[str, Any]) -> str:
     for label, info in report["auto"].items():
         timings = ", ".join(f"{n} {ms:.2f} ms" for n, _, ms in info["timings_ms"])
         what = {"auto": "", "auto+u8": "folder with u8"}.get(label, repr(label[len("auto:"):]))
+        threads = ", ".join(f"{'default' if n == 0 else n} {ms:.2f} ms"
+                            for n, ms in info.get("thread_timings_ms", ()))
         lines.append(f"{label}: PoseEstimator({what}) "
                      f"chose {info['backend']['name']} ({info['backend']['precision']}, "
-                     f"{info['backend']['input_layout']}); its timings: {timings or 'none'}")
+                     f"{info['backend']['input_layout']}, threads "
+                     f"{info.get('num_threads') or 'default'}); its timings: "
+                     f"{timings or 'none'}; threads: {threads or 'not compared'}")
     for label, t in report["targets"].items():
         for stat in ("min", "median"):
             peers = ", ".join(f"{p} {v[stat]:.2f}x" for p, v in t["auto_over_peer"].items()

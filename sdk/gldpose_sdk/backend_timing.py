@@ -36,8 +36,9 @@ _DISTRIBUTIONS = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu"), "openvino":
 _MAX_ENTRIES = 64
 #: How :func:`time_backends` measures, part of the cache key: a change of method re-measures
 #: instead of reusing choices made the old way (v1 timed each backend after the other, median;
-#: v2 call by call in turn, minima, which the other runtime's spinning threads skewed).
-MEASUREMENT = "v3: minima of settled blocks in turn, from a uint8 crop"
+#: v2 call by call in turn, minima, which the other runtime's spinning threads skewed; v3 did not
+#: try one thread against the runtime's default).
+MEASUREMENT = "v4: minima of settled blocks in turn, from a uint8 crop; threads tried"
 
 
 def time_backends(backends: list[Backend], spec: InputSpec, warmup: int = 3, rounds: int = 3,
@@ -110,10 +111,16 @@ def _version(backend: str) -> str:
 
 @dataclass(frozen=True)
 class CachedChoice:
-    """A remembered comparison: the winner and every candidate's time."""
+    """A remembered comparison: the winner, every candidate's time, and the winner's threads.
+
+    ``num_threads``: the CPU threads the winner runs with (0: the runtime's default);
+    ``thread_timings_ms``: ``(threads, ms)`` of the winner as timed for that choice.
+    """
 
     winner: tuple[str, str]
     timings_ms: tuple[tuple[str, str, float], ...]
+    num_threads: int = 0
+    thread_timings_ms: tuple[tuple[int, float], ...] = ()
 
 
 class TimingCache:
@@ -144,18 +151,24 @@ class TimingCache:
         try:
             timings = tuple((str(n), str(d), float(ms)) for n, d, ms in entry["timings_ms"])
             winner = min(timings, key=lambda t: t[2])
-        except (TypeError, KeyError, ValueError):
+            threads = int(entry.get("num_threads", 0))
+            thread_timings = tuple((int(n), float(ms))
+                                   for n, ms in entry.get("thread_timings_ms", ()))
+        except (TypeError, KeyError, ValueError, AttributeError):
             return None
-        if {(n, d) for n, d, _ in timings} != set(candidates):
+        if {(n, d) for n, d, _ in timings} != set(candidates) or threads < 0:
             return None
-        return CachedChoice((winner[0], winner[1]), timings)
+        return CachedChoice((winner[0], winner[1]), timings, threads, thread_timings)
 
     def store(self, model_dir: Path, manifest: Manifest,
-              timings: list[tuple[str, str, float]]) -> None:
-        """Remember ``timings``; a cache that cannot be written is only logged."""
+              timings: list[tuple[str, str, float]], num_threads: int = 0,
+              thread_timings: list[tuple[int, float]] | tuple = ()) -> None:
+        """Remember ``timings`` (and the winner's threads); a cache that cannot be written is
+        only logged."""
         data = self._read()
         data[self._key(model_dir, manifest, [(n, d) for n, d, _ in timings])] = {
-            "timings_ms": [list(t) for t in timings], "machine": machine_id(),
+            "timings_ms": [list(t) for t in timings], "num_threads": num_threads,
+            "thread_timings_ms": [list(t) for t in thread_timings], "machine": machine_id(),
             "model": str(model_dir), "stored": time.time()}
         if len(data) > _MAX_ENTRIES:  # keep the newest
             data = dict(sorted(data.items(), key=lambda kv: -kv[1].get("stored", 0))

@@ -73,6 +73,10 @@ class EstimatorInfo:
         timings_ms: ``(backend, device, ms at batch 1)`` of the candidates ``"auto"`` compared
             (measured now or read from the cache, see ``timing_source``).
         timing_source: ``"measured"``, ``"cache"`` or ``""`` (nothing compared).
+        num_threads: CPU threads ``"auto"`` settled on (0: the runtime's default or the count
+            asked for in ``BackendOptions.num_threads``).
+        thread_timings_ms: ``(threads, ms at batch 1)`` of the chosen backend with the
+            runtime's default threads (0) and one thread, when ``"auto"`` compared them.
         model_dir: the model folder.
         backbone: the network's backbone.
         input_size_px: side of the square network input.
@@ -86,6 +90,8 @@ class EstimatorInfo:
     skipped: tuple[tuple[str, str, str], ...]
     timings_ms: tuple[tuple[str, str, float], ...]
     timing_source: str
+    num_threads: int
+    thread_timings_ms: tuple[tuple[int, float], ...]
     model_dir: str
     backbone: str
     input_size_px: int
@@ -97,6 +103,7 @@ class EstimatorInfo:
         out = asdict(self)
         out["skipped"] = [list(s) for s in self.skipped]
         out["timings_ms"] = [list(t) for t in self.timings_ms]
+        out["thread_timings_ms"] = [list(t) for t in self.thread_timings_ms]
         return out
 
 
@@ -319,7 +326,8 @@ class PoseEstimator:
         det_name = "none (whole frame is the face)" if det is None else det.name
         sel = self._selection
         return EstimatorInfo(self._backend.describe(), sel.requested, sel.platform, sel.skipped,
-                             sel.timings_ms, sel.timing_source, str(self.model_dir), self.manifest.backbone,
+                             sel.timings_ms, sel.timing_source, sel.num_threads,
+                             sel.thread_timings_ms, str(self.model_dir), self.manifest.backbone,
                              self.manifest.input.size_px, decode_implementation(), det_name)
 
     @property

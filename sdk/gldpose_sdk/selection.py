@@ -5,14 +5,17 @@ The preference lists are data (:data:`PREFERENCES`): platform -> ``(backend, dev
 (:class:`~gldpose_sdk.errors.BackendUnavailableError`), logging each step down at WARNING once.
 A tampered, mismatched or unreadable artefact is an error under ``"auto"`` too: it is raised,
 never a reason to fall back. Among the candidates that load on the preferred device, ``"auto"``
-measures each briefly at batch 1 (:mod:`gldpose_sdk.backend_timing`) and keeps the fastest; the
-measurement is cached per machine, model and runtime versions. An explicit name never falls
-back and is never measured.
+measures each briefly at batch 1 (:mod:`gldpose_sdk.backend_timing`) and keeps the fastest; then,
+unless ``BackendOptions.num_threads`` names a count, it times the winner with one CPU thread
+against the runtime's default and keeps one thread when that is clearly faster (small networks
+at batch 1 on few cores: ``docs/results/latency.md``, round 6). The measurement is cached per
+machine, model and runtime versions. An explicit name never falls back and is never measured.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,10 @@ PREFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
 #: Backends ``"auto"`` uses only when nothing else loads: PyTorch eager is never the fastest
 #: runtime for an exported model, and importing torch costs seconds and hundreds of MB.
 LAST_RESORT = frozenset({"pytorch"})
+#: ``"auto"`` keeps one CPU thread instead of the runtime's default only when that is at least
+#: this share faster at batch 1: a tie keeps the default, which serves larger batches better
+#: (one thread costs the default model 1.7x per face at batch 32 on a 2-core CPU).
+ONE_THREAD_GAIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,10 @@ class Selection:
         timings_ms: ``(backend, device, ms per face at batch 1)`` measured (or read from the
             cache) among the candidates that loaded; empty when nothing was compared.
         timing_source: ``"measured"``, ``"cache"`` or ``""``.
+        num_threads: CPU threads ``"auto"`` settled on for the chosen backend (0: the
+            runtime's default, or the count ``BackendOptions.num_threads`` asked for).
+        thread_timings_ms: ``(threads, ms per face at batch 1)`` of the chosen backend with the
+            runtime's default (0) and with one thread, when ``"auto"`` compared them.
     """
 
     requested: str
@@ -58,6 +69,8 @@ class Selection:
     skipped: tuple[tuple[str, str, str], ...] = ()
     timings_ms: tuple[tuple[str, str, float], ...] = ()
     timing_source: str = ""
+    num_threads: int = 0
+    thread_timings_ms: tuple[tuple[int, float], ...] = ()
 
 
 def unavailable_reason(name: str, manifest: Manifest) -> str | None:
@@ -134,14 +147,17 @@ def _select_auto(model_dir: Path, manifest: Manifest, options: BackendOptions,
     preferred = [c for c in usable if c[0] not in LAST_RESORT] or usable
     best_device = next((d for _, d in preferred), None)
     group = [c for c in preferred if c[1] == best_device] if measure else []
-    cached = cache.lookup(model_dir, manifest, group) if cache is not None and len(group) > 1 \
+    comparable = len(group) > 1 or any(_threads_tryable(n, d, options) for n, d in group)
+    cached = cache.lookup(model_dir, manifest, group) if cache is not None and comparable \
         else None
     if cached is not None:
         group = [cached.winner] + [c for c in group if c != cached.winner]
     loaded: list[tuple[str, str, Backend]] = []
     try:
         for name, device in group:
-            backend = _try_load(name, device, model_dir, manifest, options, skipped)
+            opts = options if cached is None or (name, device) != cached.winner \
+                else dataclasses.replace(options, num_threads=cached.num_threads)
+            backend = _try_load(name, device, model_dir, manifest, opts, skipped)
             if backend is not None:
                 loaded.append((name, device, backend))
                 if cached is not None:
@@ -155,7 +171,7 @@ def _select_auto(model_dir: Path, manifest: Manifest, options: BackendOptions,
             tried = "; ".join(f"{n} ({d}): {r}" for n, d, r in skipped)
             raise BackendUnavailableError(f"no backend can run {model_dir} here: {tried}",
                                           reason="no usable backend")
-        timings, source = _compare(loaded, cached, cache, model_dir, manifest)
+        timings, source = _compare(loaded, cached, manifest)
     except BaseException:
         for _, _, b in loaded:
             b.close()
@@ -165,10 +181,57 @@ def _select_auto(model_dir: Path, manifest: Manifest, options: BackendOptions,
     for n, d, b in loaded:
         if b is not chosen:
             b.close()
-    _LOG.info("gldpose backend: %s on %s (auto, platform %s%s)", name, device, platform.kind,
-              "; " + ", ".join(f"{n} {ms:.2f} ms" for n, _, ms in timings) if timings else "")
+    threads, thread_timings = (cached.num_threads, cached.thread_timings_ms) if cached \
+        else (0, ())
+    if cached is None and comparable and _threads_tryable(name, device, options):
+        chosen, threads, thread_timings = _try_one_thread(name, device, chosen, model_dir,
+                                                          manifest, options)
+        if thread_timings:
+            source = "measured"
+            timings = timings or [(name, device, min(ms for _, ms in thread_timings))]
+    if cache is not None and cached is None and comparable and timings:
+        cache.store(model_dir, manifest, timings, threads, thread_timings)
+    _LOG.info("gldpose backend: %s on %s (auto, platform %s%s%s)", name, device, platform.kind,
+              "; " + ", ".join(f"{n} {ms:.2f} ms" for n, _, ms in timings) if timings else "",
+              f"; {threads} thread(s)" if threads else "")
     return chosen, Selection("auto", platform.kind, (name, device), tuple(skipped),
-                             tuple(timings), source)
+                             tuple(timings), source, threads, tuple(thread_timings))
+
+
+def _threads_tryable(name: str, device: str, options: BackendOptions) -> bool:
+    """Whether ``"auto"`` times backend ``name`` on ``device`` with one thread too: no thread
+    count asked for, a CPU with more than one core, and threads set per instance."""
+    return (options.num_threads == 0 and parse_device(device)[0] == "cpu"
+            and BACKENDS.entry(name).own_cpu_threads and (os.cpu_count() or 1) > 1)
+
+
+def _try_one_thread(name: str, device: str, chosen: Backend, model_dir: Path,
+                    manifest: Manifest, options: BackendOptions
+                    ) -> tuple[Backend, int, tuple[tuple[int, float], ...]]:
+    """The winner with one thread against the runtime's default, timed side by side at batch 1:
+    ``(backend kept, its threads (0 = default), ((0, ms), (1, ms)))``. A runtime that cannot
+    load the one-thread instance keeps the default (logged); integrity errors are raised."""
+    try:
+        one = _load(name, model_dir, manifest,
+                    dataclasses.replace(options, device=device, num_threads=1))
+    except (BackendUnavailableError, BackendRuntimeError) as exc:
+        _LOG.info("gldpose backend: %s with one thread did not load: %s", name, exc)
+        return chosen, 0, ()
+    except BaseException:
+        chosen.close()
+        raise
+    try:
+        default_ms, one_ms = time_backends([chosen, one], manifest.input)
+    except BaseException:
+        one.close()
+        chosen.close()
+        raise
+    timings = ((0, default_ms), (1, one_ms))
+    if one_ms <= (1.0 - ONE_THREAD_GAIN) * default_ms:
+        chosen.close()
+        return one, 1, timings
+    one.close()
+    return chosen, 0, timings
 
 
 def _skip_early(name: str, device: str, manifest: Manifest,
@@ -191,15 +254,11 @@ def _try_load(name: str, device: str, model_dir: Path, manifest: Manifest,
         return None
 
 
-def _compare(loaded: list[tuple[str, str, Backend]], cached, cache: TimingCache | None,
-             model_dir: Path, manifest: Manifest
+def _compare(loaded: list[tuple[str, str, Backend]], cached, manifest: Manifest
              ) -> tuple[list[tuple[str, str, float]], str]:
     if cached is not None:
         return list(cached.timings_ms), "cache"
     if len(loaded) < 2:
         return [], ""
     times = time_backends([b for _, _, b in loaded], manifest.input)
-    timings = [(n, d, ms) for (n, d, _), ms in zip(loaded, times)]
-    if cache is not None:
-        cache.store(model_dir, manifest, timings)
-    return timings, "measured"
+    return [(n, d, ms) for (n, d, _), ms in zip(loaded, times)], "measured"

@@ -288,3 +288,86 @@ def test_auto_measures_candidates_and_reuses_the_cache(
     again.close()
     assert sel2.timing_source == "cache" and sel2.chosen == sel.chosen
     assert sel2.timings_ms == sel.timings_ms
+
+
+class _Threaded:
+    """A backend stand-in whose batch-1 time depends on its name and ``num_threads``."""
+
+    ms: ClassVar[dict[tuple[str, int], float]] = {}
+    made: ClassVar[list["_Threaded"]] = []
+    input_layout = "nhwc_uint8_bgr"
+
+    def __init__(self, name: str, options: BackendOptions) -> None:
+        self.name, self.threads, self.calls, self.closed = name, options.num_threads, 0, False
+        _Threaded.made.append(self)
+
+    def infer(self, batch):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        time.sleep(_Threaded.ms[(self.name, min(self.threads, 1))] / 1e3)  # 2+: as default
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _threaded_runtimes(monkeypatch: pytest.MonkeyPatch, ms: dict[tuple[str, int], float]
+                       ) -> None:
+    """openvino and onnxruntime become :class:`_Threaded` fakes with these timings."""
+    _Threaded.ms, _Threaded.made = ms, []
+
+    def fake_class(name: str):  # type: ignore[no-untyped-def]
+        class Fake:
+            @classmethod
+            def load(cls, model_dir, manifest, options):  # type: ignore[no-untyped-def]
+                return _Threaded(name, options)
+        return Fake
+
+    monkeypatch.setattr(select, "load_backend_class", fake_class)
+    monkeypatch.setattr(select, "unavailable_reason",
+                        lambda n, m: None if n in ("openvino", "onnxruntime") else "masked")
+    monkeypatch.setattr(select.os, "cpu_count", lambda: 2)
+
+
+def test_auto_keeps_one_thread_when_it_is_faster_and_caches_it(
+        exported_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gldpose_sdk.backend_timing import TimingCache
+
+    _threaded_runtimes(monkeypatch, {("openvino", 0): 3.0, ("openvino", 1): 1.5,
+                                     ("onnxruntime", 0): 6.0, ("onnxruntime", 1): 6.0})
+    cache, manifest = TimingCache(tmp_path), read_manifest(exported_model_dir)
+    chosen, sel = select.select_backend(exported_model_dir, manifest, "auto", BackendOptions(),
+                                        CPU, cache)
+    assert (chosen.name, chosen.threads) == ("openvino", 1) and not chosen.closed
+    assert sel.chosen == ("openvino", "cpu") and sel.num_threads == 1
+    assert [n for n, _ in sel.thread_timings_ms] == [0, 1]
+    default_ms, one_ms = (ms for _, ms in sel.thread_timings_ms)
+    assert 1.5 <= one_ms < 3.0 <= default_ms
+    assert all(b.closed for b in _Threaded.made if b is not chosen)   # nothing else left open
+    # the next estimator loads only the winner, with one thread, and measures nothing
+    _Threaded.made = []
+    again, sel2 = select.select_backend(exported_model_dir, manifest, "auto", BackendOptions(),
+                                        CPU, cache)
+    assert [(b.name, b.threads) for b in _Threaded.made] == [("openvino", 1)]
+    assert again.calls == 0 and sel2.timing_source == "cache"
+    assert (sel2.num_threads, sel2.thread_timings_ms) == (1, sel.thread_timings_ms)
+
+
+def test_auto_keeps_the_default_threads_on_a_tie_or_when_told(
+        exported_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = read_manifest(exported_model_dir)
+    _threaded_runtimes(monkeypatch, {("openvino", 0): 2.0, ("openvino", 1): 2.0,
+                                     ("onnxruntime", 0): 6.0, ("onnxruntime", 1): 1.0})
+    chosen, sel = select.select_backend(exported_model_dir, manifest, "auto", BackendOptions(),
+                                        CPU)
+    assert (chosen.name, chosen.threads, sel.num_threads) == ("openvino", 0, 0)
+    assert len(sel.thread_timings_ms) == 2      # compared, and one thread did not win by 5 %
+    assert all(b.closed for b in _Threaded.made if b is not chosen)
+    # a thread count asked for is never second-guessed, nor on a single-core machine
+    _Threaded.made = []
+    chosen, sel = select.select_backend(exported_model_dir, manifest, "auto",
+                                        BackendOptions(num_threads=2), CPU)
+    assert {b.threads for b in _Threaded.made} == {2} and sel.thread_timings_ms == ()
+    monkeypatch.setattr(select.os, "cpu_count", lambda: 1)
+    _Threaded.made = []
+    chosen, sel = select.select_backend(exported_model_dir, manifest, "auto", BackendOptions(),
+                                        CPU)
+    assert {b.threads for b in _Threaded.made} == {0} and sel.thread_timings_ms == ()

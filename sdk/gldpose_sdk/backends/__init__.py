@@ -25,17 +25,23 @@ class BackendEntry:
         artefact: the manifest artefact format the backend runs.
         builds_from: artefact formats it can build its own artefact from on first use
             (TensorRT builds its engine on the target from the ONNX file).
+        own_cpu_threads: ``BackendOptions.num_threads`` sets this instance's CPU threads only
+            (not process-wide), so ``"auto"`` may time it with one thread against the
+            runtime's default.
     """
 
     target: str
     requires: tuple[str, ...]
     artefact: str
     builds_from: tuple[str, ...] = ()
+    own_cpu_threads: bool = False
 
 
 BACKENDS: Registry[BackendEntry] = Registry("backend", __name__, {
-    "onnxruntime": BackendEntry("ort:ONNXRuntimeBackend", ("onnxruntime",), "onnx"),
-    "openvino": BackendEntry("openvino_ir:OpenVINOBackend", ("openvino",), "openvino"),
+    "onnxruntime": BackendEntry("ort:ONNXRuntimeBackend", ("onnxruntime",), "onnx",
+                                own_cpu_threads=True),
+    "openvino": BackendEntry("openvino_ir:OpenVINOBackend", ("openvino",), "openvino",
+                             own_cpu_threads=True),
     "pytorch": BackendEntry("torch_eager:PyTorchBackend", ("torch", "torchvision", "safetensors"),
                             "safetensors"),
     "tensorrt": BackendEntry("tensorrt.runtime:TensorRTBackend", ("cuda.bindings", "tensorrt"),
