@@ -166,3 +166,19 @@ def test_folder_image_refused_by_the_estimator_is_skipped(
     (line,) = [text for text in err.splitlines() if "skipped" in text]
     assert "z_sliver.png" in line and "too small" in line
     assert "3 face(s) in 3 frame(s)" in out
+
+
+def test_built_in_model_by_name(images: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``--model fast`` loads the built-in mobilenet_v3_small; an unknown name is a folder that
+    is not there (exit 2, named)."""
+    js = tmp_path / "poses.jsonl"
+    with caplog.at_level("INFO", logger="gldpose_sdk.cli"):
+        assert main([str(images / "face1.png"), "--model", "fast", "--backend", "pytorch",
+                     "--detector", "none", "--json", str(js), "-v"]) == 0
+    (record,) = _lines(js)
+    assert len(record["poses"]) == 1
+    assert "'backbone': 'mobilenet_v3_small'" in caplog.text
+    assert "models/fast" in caplog.text
+    assert main([str(images / "face1.png"), "--model", "fastest", "--detector", "none"]) == 2
+    assert "not a gldpose model folder" in capsys.readouterr().err
