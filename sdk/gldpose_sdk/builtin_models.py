@@ -5,8 +5,8 @@ argument names one.
 
 * ``"default"`` (also ``model=None``): mobilenet_v3_large at 96 px, the accurate one
   (docs/results/default_model.md);
-* ``"fast"``: mobilenet_v3_small at 96 px, about half the network time for a few tenths of a
-  degree (docs/results/latency.md, "the fast model").
+* ``"fast"``: mobilenet_v3_small at 96 px, about half the network time for 0.1-0.4 degree more
+  error (docs/results/default_model.md and latency.md, round 6: "the fast built-in model").
 
 A folder that exists wins over a built-in name, so ``model="fast"`` with a ``./fast`` model folder
 in the working directory loads that folder (the error message says which was looked at).
