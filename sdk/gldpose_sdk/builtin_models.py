@@ -55,17 +55,12 @@ def require_builtin_model(name: str = DEFAULT_MODEL) -> Path:
     return path
 
 
-def require_default_model() -> Path:
-    """The default model folder, checked to hold a manifest (see :func:`require_builtin_model`)."""
-    return require_builtin_model(DEFAULT_MODEL)
-
-
 def resolve_model(model: str | Path | None) -> Path:
     """The folder a ``model`` argument means: None -> the default model; an existing path -> that
     path; a built-in name -> its folder; anything else -> the path as given (the manifest reader
     then says it is not a model folder)."""
     if model is None:
-        return require_default_model()
+        return require_builtin_model(DEFAULT_MODEL)
     path = Path(model)
     if isinstance(model, str) and model in BUILTIN_MODELS and not path.exists():
         return require_builtin_model(model)
