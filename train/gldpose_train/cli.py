@@ -50,6 +50,10 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--ema-decay", type=float, help="EMA of the weights (0: off)")
+    p.add_argument("--swa-epochs", type=int,
+                   help="average the weights at the end of the last N epochs (SWA; 0: off)")
+    p.add_argument("--swa-lr", type=float,
+                   help="constant learning rate of those epochs; the cosine decays to it")
     p.add_argument("--time-budget-s", type=float, help="fit the schedule into this wall time")
     p.add_argument("--input-size", type=int, help="network input side, pixels")
     p.add_argument("--resize", choices=RESIZE_FILTERS,

@@ -2,8 +2,8 @@
 
 :class:`TrainConfig` holds every option of the one trainer (:mod:`gldpose_train.loop`): data and
 mixing, the two ways of feeding data (a DataLoader over the readers, or device-resident crops
-augmented on the training device), optimiser and schedule, EMA, distillation, time budget and
-checkpointing. Named presets of it are the recipes (:mod:`gldpose_train.recipes`).
+augmented on the training device), optimiser and schedule, EMA, weight averaging (SWA),
+distillation, time budget and checkpointing. Named presets of it are the recipes (:mod:`gldpose_train.recipes`).
 """
 from __future__ import annotations
 
@@ -71,6 +71,8 @@ class TrainConfig:
     schedule: str = "constant"            # constant or cosine (per step, after the warm-up)
     warmup_epochs: float = 0.0            # linear warm-up from lr/steps to lr
     ema_decay: float = 0.0                # exponential moving average of the weights (0: off)
+    swa_epochs: int = 0                   # last epochs whose end weights are averaged (0: off)
+    swa_lr: float = 0.0                   # constant lr of those epochs (the cosine ends there)
     time_budget_s: float = 0.0            # fit the schedule into this wall time (0: no budget)
     input_size_px: int = 224
     resize: str = "area"                  # filter shrinking crops (InputSpec.resize)
@@ -119,6 +121,11 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.swa_epochs <= self.epochs:
+            raise ValueError(f"swa_epochs must be in [0, epochs={self.epochs}], "
+                             f"got {self.swa_epochs}")
+        if self.swa_epochs and not 0 < self.swa_lr <= self.lr:
+            raise ValueError(f"swa_epochs needs 0 < swa_lr <= lr ({self.lr}), got {self.swa_lr}")
         for name in ("warmup_epochs", "time_budget_s", "checkpoint_every_steps",
                      "distill_weight"):
             if getattr(self, name) < 0:

@@ -3,7 +3,9 @@
 Single process (CPU or one GPU), or several under ``torchrun`` (DistributedDataParallel; gloo on
 CPU, nccl on CUDA). Data comes from a :mod:`gldpose_train.feeds` feed (DataLoader or
 device-resident crops). Options: Adam or AdamW, constant or warm-up + cosine schedule, EMA of the
-weights, distillation from teacher models, a wall-time budget that fits the schedule, and
+weights, stochastic weight averaging (SWA: the weights at the end of each of the last epochs,
+trained at a constant rate, averaged, batch-norm statistics recomputed), distillation from teacher
+models, a wall-time budget that fits the schedule, and
 checkpoints every N steps that resume at the same batch. Rank 0 validates, logs and writes the
 run folder: ``config.json``, ``checkpoint.pt`` (last state, for ``--resume``),
 ``model.safetensors`` + ``manifest.json`` (the best model by validation MAE, or the last with
@@ -12,6 +14,7 @@ run folder: ``config.json``, ``checkpoint.pt`` (last state, for ``--resume``),
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import math
@@ -40,6 +43,7 @@ from gldpose_train.mix_source import resolve_mix_data
 
 _LOG = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
+SWA_BN_BATCHES = 64     # training batches that re-estimate batch-norm statistics after averaging
 
 
 @dataclass
@@ -177,13 +181,25 @@ def _optimizer(model: PoseNet, cfg: TrainConfig) -> torch.optim.Optimizer:
     return kind(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
-def lr_at(step: int, total: int, warmup: int, base: float, schedule: str) -> float:
-    """Learning rate at ``step``: linear warm-up, then constant or cosine decay to 0."""
+def lr_at(step: int, total: int, warmup: int, base: float, schedule: str,
+          floor: float = 0.0) -> float:
+    """Learning rate at ``step``: linear warm-up, then constant or cosine decay to ``floor``."""
     if step < warmup:
         return base * (step + 1) / warmup
     if schedule == "constant":
         return base
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    done = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * done))
+
+
+def swa_lr_at(step: int, total: int, warmup: int, cfg: TrainConfig, swa_steps: int) -> float:
+    """The schedule with its last ``swa_steps`` at ``cfg.swa_lr``: the cosine ends there."""
+    swa_from = total - swa_steps
+    if not swa_steps:
+        return lr_at(step, total, warmup, cfg.lr, cfg.schedule)
+    if step >= swa_from:      # a run that is all averaging warms up to swa_lr
+        return lr_at(step, total, warmup if swa_from == 0 else 0, cfg.swa_lr, "constant")
+    return lr_at(step, swa_from, warmup, cfg.lr, cfg.schedule, floor=cfg.swa_lr)
 
 
 def distill_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
@@ -224,6 +240,8 @@ class Trainer:
         if cfg.channels_last or cfg.resident:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.model).eval() if cfg.ema_decay else None
+        self.swa = (torch.optim.swa_utils.AveragedModel(self.model).eval()
+                    if cfg.swa_epochs else None)
         self.teachers = [load_model(p, self.dist.device)[0] for p in cfg.distill_from]
         self.net: torch.nn.Module = self.model
         if self.dist.world > 1:
@@ -249,6 +267,7 @@ class Trainer:
                 break
             self.state.epoch_seconds.append(time.time() - epoch_began)
             self.state.epoch, self.state.batch = self.state.epoch + 1, 0
+            self._average_weights()
             if not self.cfg.val_every_steps:
                 self._validate()
             self._fit_budget(began)
@@ -272,12 +291,13 @@ class Trainer:
         self.net.train()
         cfg, st = self.cfg, self.state
         total, warmup = self._total_steps()
+        swa_steps = self._swa_epochs() * self.feed.steps_per_epoch
         bar = tqdm(self.feed.batches(st.epoch, st.batch), total=self.feed.steps_per_epoch,
                    initial=st.batch, desc=f"epoch {st.epoch + 1}/{st.planned_epochs}",
                    unit="batch", disable=not self.dist.is_main, leave=False)
         for images, angles in bar:
             for group in self.opt.param_groups:
-                group["lr"] = lr_at(st.step, total, warmup, cfg.lr, cfg.schedule) * \
+                group["lr"] = swa_lr_at(st.step, total, warmup, cfg, swa_steps) * \
                     group["lr_mult"]
             loss = self._step(images.to(self.dist.device), angles.to(self.dist.device))
             st.step, st.batch = st.step + 1, st.batch + 1
@@ -329,6 +349,25 @@ class Trainer:
             if not v.is_floating_point():
                 v.copy_(live[k])
 
+    def _swa_epochs(self) -> int:
+        """Epochs of the averaging phase (fewer when a time budget cut the run short)."""
+        return min(self.cfg.swa_epochs, self.state.planned_epochs)
+
+    @torch.no_grad()
+    def _average_weights(self) -> None:
+        """In the averaging phase: add this epoch's weights to the average, redo its BN stats."""
+        if self.swa is None or self.state.epoch <= self.state.planned_epochs - self._swa_epochs():
+            return
+        self.swa.update_parameters(self.model)
+        if self.dist.is_main:
+            batches = self.feed.batches(self.state.epoch, 0)
+            images = (b[0].to(self.dist.device) for b in itertools.islice(batches,
+                                                                           SWA_BN_BATCHES))
+            torch.optim.swa_utils.update_bn(images, self.swa)
+            self.swa.eval()
+        _LOG.info("epoch %d: weights of %d epochs averaged", self.state.epoch,
+                  int(self.swa.n_averaged))
+
     def _fit_budget(self, began: float) -> None:
         """After the second epoch, fit the planned epochs to the time budget (once)."""
         st, budget = self.state, self.cfg.time_budget_s
@@ -342,6 +381,8 @@ class Trainer:
 
     # -- validation and saving --------------------------------------------------------------
     def _eval_model(self) -> torch.nn.Module:
+        if self.swa is not None and int(self.swa.n_averaged):
+            return self.swa.module
         return self.ema if self.ema is not None else self.model
 
     def _validate(self) -> None:
@@ -377,7 +418,8 @@ class Trainer:
                             alpha=loss.alpha, sigma_bins=loss.sigma_bins,
                             label_form=loss.label_form, binned_centre=loss.binned_centre,
                             recipe=cfg.recipe,
-                            notes=f"step {self.state.step}, validation MAE {table['mae']:.3f}")
+                            notes=f"step {self.state.step}, validation MAE {table['mae']:.3f}"
+                                  + self._averaged_note())
         manifest = Manifest(backbone=cfg.backbone,
                             input=InputSpec(size_px=cfg.input_size_px, resize=cfg.resize),
                             crop=self.crop, bins=self.bins, training=info,
@@ -387,12 +429,17 @@ class Trainer:
         cpu.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
         save_model(self.out, cpu, manifest, half=cfg.save_half)
 
+    def _averaged_note(self) -> str:
+        n = int(self.swa.n_averaged) if self.swa is not None else 0
+        return f", weights of the last {n} epochs averaged (SWA)" if n else ""
+
     def _save_checkpoint(self, began: float) -> None:
         if not self.dist.is_main:
             return
         self.state.elapsed_s = time.time() - began
         state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                  "ema": self.ema.state_dict() if self.ema is not None else {},
+                 "swa": self.swa.state_dict() if self.swa is not None else {},
                  "run_state": json.dumps(asdict(self.state)),
                  "torch_rng": torch.get_rng_state()}
         tmp = self.out / (CHECKPOINT_NAME + ".tmp")
@@ -413,6 +460,8 @@ class Trainer:
             self.opt.load_state_dict(state["optimizer"])
             if self.ema is not None and state["ema"]:
                 self.ema.load_state_dict(state["ema"])
+            if self.swa is not None and state.get("swa"):
+                self.swa.load_state_dict(state["swa"])
             self.state = RunState(**json.loads(state["run_state"]))
         except Exception as exc:  # corrupt, foreign or older checkpoint
             raise TrainError(f"cannot resume from checkpoint {path}: {exc}") from exc
