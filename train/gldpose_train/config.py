@@ -3,7 +3,8 @@
 :class:`TrainConfig` holds every option of the one trainer (:mod:`gldpose_train.loop`): data and
 mixing, the two ways of feeding data (a DataLoader over the readers, or device-resident crops
 augmented on the training device), optimiser and schedule, EMA, weight averaging (SWA),
-distillation, time budget and checkpointing. Named presets of it are the recipes (:mod:`gldpose_train.recipes`).
+distillation, time budget and checkpointing. Named presets of it are the recipes
+(:mod:`gldpose_train.recipes`).
 """
 from __future__ import annotations
 
