@@ -194,9 +194,9 @@ def lr_at(step: int, total: int, warmup: int, base: float, schedule: str,
 
 def swa_lr_at(step: int, total: int, warmup: int, cfg: TrainConfig, swa_steps: int) -> float:
     """The schedule with its last ``swa_steps`` at ``cfg.swa_lr``: the cosine ends there."""
-    swa_from = total - swa_steps
     if not swa_steps:
         return lr_at(step, total, warmup, cfg.lr, cfg.schedule)
+    swa_from = total - swa_steps
     if step >= swa_from:      # a run that is all averaging warms up to swa_lr
         return lr_at(step, total, warmup if swa_from == 0 else 0, cfg.swa_lr, "constant")
     return lr_at(step, swa_from, warmup, cfg.lr, cfg.schedule, floor=cfg.swa_lr)
@@ -296,9 +296,9 @@ class Trainer:
                    initial=st.batch, desc=f"epoch {st.epoch + 1}/{st.planned_epochs}",
                    unit="batch", disable=not self.dist.is_main, leave=False)
         for images, angles in bar:
+            rate = swa_lr_at(st.step, total, warmup, cfg, swa_steps)
             for group in self.opt.param_groups:
-                group["lr"] = swa_lr_at(st.step, total, warmup, cfg, swa_steps) * \
-                    group["lr_mult"]
+                group["lr"] = rate * group["lr_mult"]
             loss = self._step(images.to(self.dist.device), angles.to(self.dist.device))
             st.step, st.batch = st.step + 1, st.batch + 1
             if st.step % cfg.log_every_steps == 0 or st.step == 1:
