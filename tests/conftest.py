@@ -74,9 +74,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec, bins = InputSpec(size_px=64), BinSpec()
     x = torch.from_numpy(normalise(_calibration_images(spec.size_px), spec))
     with torch.no_grad():
-        for name in model._trunk_names:
-            x = getattr(model, name)(x)
-        feats = torch.flatten(model.avgpool(x), 1).double()
+        feats = model.pooled_features(x).double()
         centres = torch.from_numpy(bins.centres_deg()).double()
         inv_var = 1.0 / TINY_HEAD_SIGMA_DEG ** 2
         gen = torch.Generator().manual_seed(1)

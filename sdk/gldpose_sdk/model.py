@@ -93,11 +93,15 @@ class PoseNet(nn.Module):
         """Parameters of the three heads."""
         return [p for n in HEAD_NAMES for p in getattr(self, n).parameters()]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised RGB ``[N, 3, H, W]`` float -> logits ``[N, 3, bins]`` (yaw, pitch, roll)."""
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised RGB ``[N, 3, H, W]`` float -> the pooled trunk features ``[N, C]``."""
         for name in self._trunk_names:
             x = getattr(self, name)(x)
-        x = torch.flatten(self.avgpool(x), 1)
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised RGB ``[N, 3, H, W]`` float -> logits ``[N, 3, bins]`` (yaw, pitch, roll)."""
+        x = self.pooled_features(x)
         return torch.stack([self.fc_yaw(x), self.fc_pitch(x), self.fc_roll(x)], dim=1)
 
 

@@ -57,6 +57,93 @@ def test_onnx_parity_with_pytorch(parity_report, path: str) -> None:
     assert max(rows[0].max_deg) <= FP32_TOL_DEG, parity_report.table()
 
 
+@pytest.mark.parametrize("path", ["model.onnx", "model_angles.onnx"])
+def test_pooling_is_global_and_the_heads_are_one_product(exported_dir: Path, path: str) -> None:
+    """The dynamo exporter's spatial ReduceMean is rewritten as GlobalAveragePool and the three
+    heads are one Gemm (``FusedHeads``); the parity test above holds the logits to PyTorch's."""
+    ops = [node.op_type for node in onnx.load(str(exported_dir / path)).graph.node]
+    assert ops.count("GlobalAveragePool") == 1 and "ReduceMean" not in ops   # resnet18: one pool
+    assert ops.count("Gemm") == 1
+
+
+def test_uint8_form_folds_the_normalisation_into_the_first_convolution(
+        exported_dir: Path, rng: np.random.Generator) -> None:
+    """``model_u8.onnx`` runs only a transpose, a cast and a subtraction before the network's
+    first convolution (channel swap and scale are in its weights), and gives the float form's
+    logits for the same crops."""
+    from gldpose_sdk.preprocess import to_network_input
+
+    graph = onnx.load(str(exported_dir / "model_u8.onnx")).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops[:ops.index("Conv")] == ["Transpose", "Cast", "Sub"]
+    assert len(ops) == len(onnx.load(str(exported_dir / "model.onnx")).graph.node) + 3
+    manifest = read_manifest(exported_dir)
+    crops = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    (folded,) = _session(exported_dir / "model_u8.onnx").run(None, {"input": crops})
+    (plain,) = _session(exported_dir / "model.onnx").run(
+        None, {"input": to_network_input(crops, "nchw_float", manifest.input)})
+    np.testing.assert_allclose(folded, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_uint8_form_needs_a_three_channel_first_convolution() -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    from gldpose_export import ExportError
+    from gldpose_export.formats.to_onnx import FoldedPreprocessing
+    from gldpose_sdk.manifest import InputSpec
+
+    grouped = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, groups=3), torch.nn.Flatten())
+    for net in (grouped, torch.nn.Sequential(torch.nn.Flatten())):
+        with pytest.raises(ExportError, match="first convolution"):
+            FoldedPreprocessing(net, InputSpec(size_px=64))
+
+
+def _mean_graph(path: Path, rank: int, axes: list[int], keepdims: int, opset: int) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = ["n", 4, 5, 6][:rank]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    reduced = {a % rank for a in axes}
+    out_shape = [1 if i in reduced else d for i, d in enumerate(shape)
+                 if keepdims or i not in reduced]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)
+    relu = helper.make_node("Relu", ["x"], ["r"])
+    if opset >= 18:   # axes an input
+        mean = helper.make_node("ReduceMean", ["r", "axes"], ["y"], keepdims=keepdims)
+        inits = [numpy_helper.from_array(np.array(axes, np.int64), "axes")]
+    else:             # axes an attribute
+        mean = helper.make_node("ReduceMean", ["r"], ["y"], keepdims=keepdims, axes=axes)
+        inits = []
+    graph = helper.make_graph([relu, mean], "g", [x], [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("rank, axes, keepdims, opset, rewritten", [
+    (4, [2, 3], 1, 18, True), (4, [-1, -2], 1, 18, True), (4, [3, 2], 1, 17, True),
+    (4, [1], 1, 18, False), (4, [2, 3], 0, 18, False), (4, [1, 2, 3], 1, 18, False),
+    (3, [1, 2], 1, 18, False), (3, [-1, -2], 1, 17, False)])
+def test_global_average_pools_rewrites_only_means_over_the_two_spatial_axes(
+        tmp_path: Path, rng: np.random.Generator, rank: int, axes: list[int], keepdims: int,
+        opset: int, rewritten: bool) -> None:
+    from gldpose_export.formats.to_onnx import global_average_pools
+
+    path = tmp_path / "mean.onnx"
+    _mean_graph(path, rank, axes, keepdims, opset)
+    x = rng.standard_normal((2, 4, 5, 6)[:rank]).astype(np.float32)
+    (before,) = _session(path).run(None, {"x": x})
+    assert global_average_pools(path) == int(rewritten)
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    ops = [node.op_type for node in model.graph.node]
+    assert ops == ["Relu", "GlobalAveragePool" if rewritten else "ReduceMean"]
+    if rewritten:
+        assert not model.graph.initializer   # the unused axes constant is gone
+    (after,) = _session(path).run(None, {"x": x})
+    assert after.shape == before.shape
+    np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-6)
+
+
 def test_fp16_onnx_for_strongly_typed_tensorrt(tiny_model_dir: Path, tmp_path: Path,
                                                rng: np.random.Generator) -> None:
     torch = pytest.importorskip("torch", reason="torch not installed")

@@ -48,10 +48,10 @@ def test_perturbed_onnx_fails_parity(small_copy) -> None:
     model_dir = small_copy("model.onnx")
     path = model_dir / "model.onnx"
     model = onnx.load(str(path))
-    biases = [init for init in model.graph.initializer if init.dims == [66]]
-    assert biases, "expected the heads' bias initialisers (66 bins)"
+    biases = [init for init in model.graph.initializer if init.dims == [3 * 66]]
+    assert biases, "expected the three heads' biases as one initialiser (3 x 66 bins)"
     values = onnx.numpy_helper.to_array(biases[0]).copy()
-    values[::2] += 3.0  # shifts the softmax: angles move by degrees
+    values[:66:2] += 3.0  # shifts the yaw softmax: yaw moves by degrees
     biases[0].CopyFrom(onnx.numpy_helper.from_array(values, biases[0].name))
     onnx.save(model, str(path))
     manifest = read_manifest(model_dir)

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import helper, numpy_helper
 from torch import nn
+from torch.nn import functional as F
 
 from gldpose_export import ExportError
 from gldpose_export.config import ExportConfig
@@ -28,7 +30,7 @@ from gldpose_sdk.manifest import (
     RuntimeVersions,
     make_artefact,
 )
-from gldpose_sdk.model import PoseNet
+from gldpose_sdk.model import HEAD_NAMES, PoseNet
 
 _LOG = logging.getLogger(__name__)
 
@@ -43,6 +45,29 @@ REFERENCE_FILE = "model_reference.npz"   # inputs + PyTorch logits, for parity o
 _MAX_DYNAMIC_BATCH = 4096
 
 
+class FusedHeads(nn.Module):
+    """PoseNet with its three heads as one matrix product: the same logits ``[N, 3, bins]``.
+
+    The yaw, pitch and roll head matrices stacked into one ``[3 bins, C]`` matrix (and their
+    biases into one vector) give one Gemm and a Reshape where PoseNet's own forward (kept so
+    for training and Hopenet's state-dict names) exports as three Gemms, three Unsqueezes and a
+    Concat. Every ONNX form is exported through this: 2-3 % of the network time at batch 1 on a
+    2-core AVX2 CPU, in ONNX Runtime and OpenVINO alike (docs/results/latency.md, session 12).
+    """
+
+    def __init__(self, net: PoseNet) -> None:
+        super().__init__()
+        self.net = net
+        heads = [getattr(net, name) for name in HEAD_NAMES]
+        self.num_bins = heads[0].out_features
+        self.register_buffer("weight", torch.cat([h.weight.detach() for h in heads]).clone())
+        self.register_buffer("bias", torch.cat([h.bias.detach() for h in heads]).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = F.linear(self.net.pooled_features(x), self.weight, self.bias)
+        return logits.reshape(-1, len(HEAD_NAMES), self.num_bins)
+
+
 class DecodeHead(nn.Module):
     """PoseNet followed by the SDK's decode (DESIGN 1) with the manifest's bins and map.
 
@@ -53,7 +78,7 @@ class DecodeHead(nn.Module):
     knot) so every ONNX runtime can run it: ``y0 + s0 (x - x0) + sum_k ds_k relu(x - x_k)``.
     """
 
-    def __init__(self, net: PoseNet, centres_deg: torch.Tensor,
+    def __init__(self, net: nn.Module, centres_deg: torch.Tensor,
                  expectation_map: ExpectationMap | None = None) -> None:
         super().__init__()
         self.net = net
@@ -85,22 +110,37 @@ class DecodeHead(nn.Module):
 class FoldedPreprocessing(nn.Module):
     """PoseNet taking the crops as cut: uint8 ``[N, S, S, 3]`` BGR -> logits.
 
-    Cast, BGR->RGB, ``(x - 255 mean) / (255 std)`` and NHWC->NCHW run inside the graph, so the
-    runtime does the per-pixel work the SDK would otherwise do in numpy (DESIGN 5: the artefact
-    records ``input_layout="nhwc_uint8_bgr"``).
+    The normalisation ``(x - 255 mean) / (255 std)`` and BGR->RGB are folded into the network:
+    the graph subtracts the mean in BGR order, and the first convolution's weights are scaled by
+    ``1 / (255 std)`` and their input channels put in BGR order (a linear map folded into a
+    linear map; the zero padding is the same because it pads the mean-subtracted input). What
+    runs in the graph before the network is a cast, a transpose (NHWC->NCHW) and a subtraction,
+    so the runtime does the per-pixel work the SDK would otherwise do (DESIGN 5: the artefact
+    records ``input_layout="nhwc_uint8_bgr"``). ``net`` is modified: pass a copy.
+
+    Raises:
+        ExportError: the network's first layer is not a 3-channel, ungrouped, zero-padded
+            convolution (every torchvision backbone of ``BACKBONES`` starts with one).
     """
 
-    def __init__(self, net: PoseNet, spec: InputSpec) -> None:
+    def __init__(self, net: nn.Module, spec: InputSpec) -> None:
         super().__init__()
+        first = next((m for m in net.modules() if isinstance(m, nn.Conv2d)), None)
+        if first is None or first.in_channels != 3 or first.groups != 1 or \
+                first.padding_mode != "zeros":
+            raise ExportError("the uint8 ONNX form folds the normalisation into the network's "
+                              "first convolution, which must take the 3 colour channels "
+                              f"ungrouped with zero padding; got {first!r}")
+        scale_rgb = torch.tensor([1.0 / (255.0 * s) for s in spec.std_rgb])
+        with torch.no_grad():
+            first.weight.copy_((first.weight * scale_rgb.view(1, 3, 1, 1)).flip(1))
         self.net = net
-        self.register_buffer("mean", torch.tensor([255.0 * m for m in spec.mean_rgb]).view(
-            1, 3, 1, 1))
-        self.register_buffer("inv_std", torch.tensor([1.0 / (255.0 * s) for s in spec.std_rgb])
-                             .view(1, 3, 1, 1))
+        self.register_buffer("mean_bgr", torch.tensor(
+            [255.0 * m for m in reversed(spec.mean_rgb)]).view(1, 3, 1, 1))
 
     def forward(self, crops_bgr: torch.Tensor) -> torch.Tensor:
-        x = crops_bgr.permute(0, 3, 1, 2).flip(1).float()
-        return self.net((x - self.mean) * self.inv_std)
+        x = crops_bgr.permute(0, 3, 1, 2).float().contiguous()  # strided: the exporter adds index ops
+        return self.net(x - self.mean_bgr)
 
 
 class HalfPrecision(nn.Module):
@@ -119,14 +159,15 @@ def export_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
     """Write ``model.onnx`` (logits) and, if configured, ``model_angles.onnx``; describe both."""
     size_px = manifest.input.size_px
     batch = (1, config.batch_min_opt_max[1], 0)  # 0: no upper bound on the dynamic axis
-    notes = write_onnx(model, out_dir / LOGITS_FILE, (LOGITS_NAME,), size_px, config)
+    notes = write_onnx(FusedHeads(model).eval(), out_dir / LOGITS_FILE, (LOGITS_NAME,), size_px,
+                       config)
     write_reference(model, manifest, out_dir / REFERENCE_FILE)
     arts = [make_artefact(out_dir, (LOGITS_FILE, REFERENCE_FILE), "onnx", output="logits",
                           batch_min_opt_max=batch, versions=_versions(out_dir / LOGITS_FILE),
                           notes=notes + f"; {REFERENCE_FILE}: 8 inputs and PyTorch's logits, the "
                           "reference a TensorRT engine built on the target is checked against")]
     if config.uint8_onnx:
-        notes = write_onnx(FoldedPreprocessing(_copy(model), manifest.input).eval(),
+        notes = write_onnx(FoldedPreprocessing(FusedHeads(_copy(model)), manifest.input).eval(),
                            out_dir / UINT8_FILE, (LOGITS_NAME,), size_px, config,
                            layout="nhwc_uint8_bgr")
         arts.append(make_artefact(out_dir, UINT8_FILE, "onnx", output="logits",
@@ -136,7 +177,8 @@ def export_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
                                   "folded in"))
     if config.angles_onnx:
         centres = torch.from_numpy(manifest.bins.centres_deg())
-        notes = write_onnx(DecodeHead(model, centres, manifest.expectation_map).eval(),
+        notes = write_onnx(DecodeHead(FusedHeads(model), centres,
+                                      manifest.expectation_map).eval(),
                            out_dir / ANGLES_FILE, ANGLES_NAMES, size_px, config)
         notes += "; outputs angles [N,3] and std [N,3] in degrees (yaw, pitch, roll)"
         if manifest.expectation_map is not None:
@@ -167,7 +209,7 @@ def export_fp16_onnx(model: PoseNet, manifest: Manifest, out_dir: Path,
 
     TensorRT 11 removed the weakly typed FP16 builder flag, so its FP16 engine is built from this.
     """
-    half = HalfPrecision(_copy(model)).eval()
+    half = HalfPrecision(FusedHeads(_copy(model))).eval()
     notes = write_onnx(half, out_dir / FP16_FILE, (LOGITS_NAME,), manifest.input.size_px, config)
     return make_artefact(out_dir, FP16_FILE, "onnx", precision="fp16", output="logits",
                          batch_min_opt_max=(1, config.batch_min_opt_max[1], 0),
@@ -200,11 +242,15 @@ def write_onnx(module: nn.Module, path: Path, output_names: tuple[str, ...], siz
         raise ExportError(f"ONNX export of {path.name} failed ({config.onnx_exporter} "
                           f"exporter): {exc}") from exc
     simplifier = _simplify(path) if config.simplify else "not simplified"
+    pools = global_average_pools(path)
     _check_dynamic_batch(path)
     seconds = time.perf_counter() - start
-    _LOG.info("wrote %s in %.1f s (%s, %s)", path.name, seconds, config.onnx_exporter, simplifier)
-    return (f"torch {torch.__version__} {config.onnx_exporter} exporter, opset {_versions(path).onnx_opset}, "
-            f"{simplifier}, dynamic batch, {seconds:.1f} s")
+    _LOG.info("wrote %s in %.1f s (%s, %s, %d GlobalAveragePool)", path.name, seconds,
+              config.onnx_exporter, simplifier, pools)
+    return (f"torch {torch.__version__} {config.onnx_exporter} exporter, "
+            f"opset {_versions(path).onnx_opset}, {simplifier}, "
+            f"{pools} spatial means as GlobalAveragePool, dynamic batch, "
+            f"{seconds:.1f} s")
 
 
 def _run_exporter(module: nn.Module, example: torch.Tensor, path: Path,
@@ -232,6 +278,45 @@ def _simplify(path: Path) -> str:
     onnx.checker.check_model(slim)
     onnx.save(slim, str(path))
     return f"onnxslim {onnxslim.__version__} ({before} -> {len(slim.graph.node)} nodes)"
+
+
+def global_average_pools(path: Path) -> int:
+    """Rewrite, in the ONNX file at ``path``, each mean of a 4-D tensor over its two spatial axes
+    (dims kept) as a GlobalAveragePool; return how many were rewritten.
+
+    The dynamo exporter writes PyTorch's average pooling to 1x1 (mobilenet_v3's
+    squeeze-excitation blocks and the final pool) as ReduceMean. ONNX Runtime's CPU provider
+    keeps GlobalAveragePool in its blocked channel layout (NCHWc) but leaves that layout around
+    a ReduceMean, converting the tensor out of it and back each time: for mobilenet_v3_large at
+    96 px, 5 % of the network time at batch 1 (docs/results/latency.md, session 12). The two
+    ops compute the same mean.
+    """
+    model = onnx.load(str(path))
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    ranks = {v.name: len(v.type.tensor_type.shape.dim)
+             for v in (*inferred.input, *inferred.value_info)
+             if v.type.tensor_type.HasField("shape")}
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    count = 0
+    for node in model.graph.node:
+        if node.op_type != "ReduceMean" or ranks.get(node.input[0]) != 4:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        axes = constants.get(node.input[1]) if len(node.input) > 1 else attrs.get("axes")
+        if attrs.get("keepdims", 1) != 1 or axes is None or \
+                sorted(int(a) % 4 for a in np.ravel(axes)) != [2, 3]:
+            continue
+        node.CopyFrom(helper.make_node("GlobalAveragePool", [node.input[0]], list(node.output),
+                                       name=node.name))
+        count += 1
+    if count:
+        used = {name for node in model.graph.node for name in node.input}
+        kept = [init for init in model.graph.initializer if init.name in used]
+        del model.graph.initializer[:]
+        model.graph.initializer.extend(kept)
+        onnx.checker.check_model(model)
+        onnx.save(model, str(path))
+    return count
 
 
 def _check_dynamic_batch(path: Path) -> None:
