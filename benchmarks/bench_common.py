@@ -10,7 +10,9 @@ in absolute terms, so:
 * :func:`time_interleaved` times several callables round-robin (a rotating order in every
   round), so a slow spell of the other work hits all of them alike and their *ratios* stay
   meaningful;
-* :class:`Timing` keeps the median, the 10th and 90th percentiles, the minimum and the mean;
+* :class:`Timing` keeps the median, the 10th and 90th percentiles, the minimum and the mean,
+  and the minimum of each round's block, so that :func:`paired_ratio` can compare two callables
+  round by round (a machine whose speed swings between runs, or within one, moves both alike);
 * :func:`machine_info` records the CPU (model, flags such as AVX2 / AVX-512 / AMX / bf16), the
   cores, the load average before and after, package versions, the git commit, and whether the
   machine was shared with other work (``--machine-shared``, or the load average when ``auto``);
@@ -63,25 +65,30 @@ class Timing:
     mean_ms: float
     cpu_median_ms: float | None = None
     cpu_min_ms: float | None = None
+    round_min_ms: tuple[float, ...] = ()   # each round's fastest call, in round order
 
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float],
-                     cpu_samples_ms: Sequence[float] | None = None) -> Timing:
-        """Summarise raw wall samples (ms), and optionally CPU-time samples; one at least."""
+                     cpu_samples_ms: Sequence[float] | None = None,
+                     round_min_ms: Sequence[float] = ()) -> Timing:
+        """Summarise raw wall samples (ms), and optionally CPU-time samples and the minimum of
+        each round (:func:`time_interleaved`); one wall sample at least."""
         if not samples_ms:
             raise ValueError("no timing samples")
         ordered = sorted(samples_ms)
         cpu = sorted(cpu_samples_ms) if cpu_samples_ms else None
         return cls(len(ordered), statistics.median(ordered), _percentile(ordered, 10),
                    _percentile(ordered, 90), ordered[0], statistics.fmean(ordered),
-                   statistics.median(cpu) if cpu else None, cpu[0] if cpu else None)
+                   statistics.median(cpu) if cpu else None, cpu[0] if cpu else None,
+                   tuple(round_min_ms))
 
     def scaled(self, factor: float) -> Timing:
         """Every figure multiplied by ``factor`` (e.g. 1/batch for ms per face)."""
         values = [None if v is None else v * factor
                   for v in (self.median_ms, self.p10_ms, self.p90_ms, self.min_ms, self.mean_ms,
                             self.cpu_median_ms, self.cpu_min_ms)]
-        return Timing(self.runs, *values)  # type: ignore[arg-type]
+        return Timing(self.runs, *values,  # type: ignore[arg-type]
+                      tuple(v * factor for v in self.round_min_ms))
 
     def to_dict(self) -> dict[str, float | None]:
         """Plain JSON-able dict."""
@@ -123,18 +130,35 @@ def time_interleaved(fns: Mapping[str, Callable[[], object]], runs: int, warmup:
             fns[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
+    round_min: dict[str, list[float]] = {name: [] for name in names}
     for r in range(math.ceil(runs / block)):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             fn = fns[name]
             if block > 1:
                 fn()  # settle: the previous callable's threads may still be spinning
+            first = len(samples[name])
             for _ in range(min(block, runs - len(samples[name]))):
                 cpu_start, start = time.process_time(), time.perf_counter()
                 fn()
                 samples[name].append((time.perf_counter() - start) * 1e3)
                 cpu[name].append((time.process_time() - cpu_start) * 1e3)
-    return {name: Timing.from_samples(samples[name], cpu[name]) for name in names}
+            round_min[name].append(min(samples[name][first:]))
+    return {name: Timing.from_samples(samples[name], cpu[name], round_min[name])
+            for name in names}
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Median over rounds of ``a[r] / b[r]``: two callables' per-round minima (``Timing.
+    round_min_ms`` of one :func:`time_interleaved` call) compared round by round.
+
+    Rounds of one call interleave every callable, so a slow spell of the machine slows both
+    members of a pair; the median of the ratios is then steadier than the ratio of the overall
+    minima or medians. None when the two are not paired (no rounds, or different counts).
+    """
+    if not a or len(a) != len(b) or min(b) <= 0:
+        return None
+    return statistics.median(x / y for x, y in zip(a, b))
 
 
 def time_per_call(fn: Callable[[], object], rounds: int, min_round_s: float) -> Timing:

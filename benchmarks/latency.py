@@ -14,8 +14,10 @@ the built-in ``fast``), and the peers (``--peers``): FSA-Net (its demo's two
 models averaged, and the 1x1 alone; ONNX Runtime) and OMZ head-pose-estimation-adas-0001
 (OpenVINO), end to end with their demos' own preprocessing. Then where the time of the batch-1
 path goes, stage by stage. Targets (issue 12): auto's end to end <= 1.15x its backend's network
-and below both peers, judged on medians and on minima (on a shared machine the minima are the
-cost itself; the medians add waiting behind other work).
+and below both peers, judged on medians, on minima (on a shared machine the minima are the
+cost itself; the medians add waiting behind other work) and paired by round (the median over
+the rounds of the interleaved timing of the two calls' ratio in the same round: the figure a
+machine whose speed swings within a run moves least).
 
     python benchmarks/latency.py [--model DIR] [--also fast] [--batch-sizes 1 8 32] [--runs 100] [--quick]
         [--threads N] [--json runs/benchmarks/latency.json] [--machine-shared auto|yes|no]
@@ -313,7 +315,15 @@ def make_row(label: str, batch: int, fields: dict[str, Any], t: dict[str, bc.Tim
         row[f"{k}_over_net"] = ratio(row[f"{k}_ms"], row["net_ms"])
         row[f"{k}_over_net_min"] = ratio(row[f"{k}_min_ms"], row["net_min_ms"])
         row[f"{k}_over_net_cpu"] = ratio(row[f"{k}_cpu_ms"], row["net_cpu_ms"])
+        row[f"{k}_over_net_paired"] = (bc.paired_ratio(per[k].round_min_ms,
+                                                       per["net"].round_min_ms)
+                                       if k in per and "net" in per else None)
     return row
+
+
+def round_minima(row: dict[str, Any], kind: str) -> list[float]:
+    """A row's per-round minima of one callable (``net``, ``frame``, ``crops``), ms per face."""
+    return list(row["timings_ms_per_face"].get(kind, {}).get("round_min_ms", ()))
 
 
 def time_batch(ests: dict[str, PoseEstimator], peers: dict[str, Peer], frame: np.ndarray,
@@ -480,7 +490,9 @@ def time_crop_sizes(est: PoseEstimator, frame: np.ndarray, box: tuple, runs: int
 def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Issue 12's batch-1 targets for each auto row, against the peers of the same run.
 
-    Judged on the minima (the cost without waiting behind other work) and on the medians.
+    Judged on the minima (the cost without waiting behind other work), on the medians, and
+    paired: the median over rounds of the two callables' ratio in the same round
+    (:func:`bench_common.paired_ratio`), which a machine whose speed swings moves least.
     """
     peers = {r["variant"]: r for r in rows if r["variant"].startswith("peer:")}
     out = {}
@@ -488,8 +500,10 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
         vs = {p: {stat: ratio(r[f"frame{suffix}_ms"], pr[f"frame{suffix}_ms"])
                   for stat, suffix in (("median", ""), ("min", "_min"), ("cpu", "_cpu"))}
               for p, pr in peers.items()}
+        for p, pr in peers.items():
+            vs[p]["paired"] = bc.paired_ratio(round_minima(r, "frame"), round_minima(pr, "frame"))
         checks = {}
-        for stat, suffix in (("median", ""), ("min", "_min")):
+        for stat, suffix in (("median", ""), ("min", "_min"), ("paired", "_paired")):
             e2e = r[f"frame_over_net{suffix}"]
             checks[stat] = {
                 "e2e_over_net": e2e, "met_e2e_over_net": e2e is not None
@@ -507,7 +521,8 @@ COLUMNS = (("variant", "<16"), ("batch", ">5"), ("runtime", "<18"), ("precision"
            ("crops_ms", ">7.3f", "crops"), ("net_min_ms", ">7.3f", "net min"),
            ("frame_min_ms", ">7.3f", "frm min"), ("crops_min_ms", ">7.3f", "crp min"),
            ("frame_over_net", ">7.2f", "frm/net"), ("frame_over_net_min", ">7.2f", "min f/n"),
-           ("crops_over_net_min", ">7.2f", "min c/n"))
+           ("crops_over_net_min", ">7.2f", "min c/n"),
+           ("frame_over_net_paired", ">7.2f", "pair f/n"))
 SEQUENCE_COLUMNS = (("variant", "<16"), *((f"{k}_min_ms", ">8.3f", k[:8]) for k in SEQUENCE),
                     ("outside_min_ms", ">8.3f", "outside"),
                     ("total_over_infer_min", ">8.2f", "tot/inf"),
@@ -515,6 +530,9 @@ SEQUENCE_COLUMNS = (("variant", "<16"), *((f"{k}_min_ms", ">8.3f", k[:8]) for k 
 STAGE_COLUMNS = (("variant", "<16"), *((f"{k}_min_ms", ">8.3f", k) for k in STAGES),
                  ("outside_net_min_ms", ">8.3f", "outside"),
                  ("stages_over_infer_min", ">8.2f", "sum/infer"))
+
+
+STAT_NAMES = {"min": "mins", "median": "medians", "paired": "paired by round"}
 
 
 def _met(flag: bool) -> str:
@@ -526,9 +544,11 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [bc.format_table(COLUMNS, report["rows"]),
              ("ms per face (medians; min: minima): net = backend.infer on a ready input, frame ="
               " estimate(frame, boxes), crops = estimate_crops; frm/net = end to end / network "
-              "of the same backend (medians; min f/n, min c/n: minima). On a shared machine the "
+              "of the same backend (medians; min f/n, min c/n: minima; pair f/n: median over "
+              "rounds of the two calls' ratio in the same round). On a shared machine the "
               "minima are the cost itself, the medians add waiting behind other work (process "
-              "CPU times are in the JSON).")]
+              "CPU times are in the JSON); when the machine's speed swings, the paired ratio "
+              "moves least.")]
     if report["stages"]:
         lines += ["", ("where the time of estimate(frame, boxes=[box]) goes at batch 1 (minimum "
                        "ms per call of each stage; poses = infer_poses minus infer: layout, "
@@ -554,12 +574,12 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{info.get('num_threads') or 'default'}); its timings: "
                      f"{timings or 'none'}; threads: {threads or 'not compared'}")
     for label, t in report["targets"].items():
-        for stat in ("min", "median"):
+        for stat in ("min", "median", "paired"):
             peers = ", ".join(f"{p} {v[stat]:.2f}x" for p, v in t["auto_over_peer"].items()
                               if v[stat] is not None)
             e2e = t[stat]["e2e_over_net"]
             lines.append(
-                f"target {label} ({t['backend']}, {stat}s): e2e/net "
+                f"target {label} ({t['backend']}, {STAT_NAMES[stat]}): e2e/net "
                 f"{'n/a' if e2e is None else f'{e2e:.2f}'} <= {TARGET_E2E_OVER_NET}: "
                 f"{_met(t[stat]['met_e2e_over_net'])}; e2e/peer {peers or 'no peers'}: below "
                 f"{' and '.join(TARGET_PEERS)}: {_met(t[stat]['met_below_peers'])}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,16 @@ def test_quick_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert "timed in sequence" in proc.stdout
     assert report["auto"]["auto"]["timing_source"] in ("measured", "")
     assert "auto" in report["targets"] and "median" in report["targets"]["auto"]
+    # paired by round: each round's minima of the two calls, the median of their ratios
+    auto = cells[("auto", 1)]
+    frame_rounds = auto["timings_ms_per_face"]["frame"]["round_min_ms"]
+    net_rounds = auto["timings_ms_per_face"]["net"]["round_min_ms"]
+    assert len(frame_rounds) == len(net_rounds) >= 2
+    assert auto["frame_over_net_paired"] == pytest.approx(
+        statistics.median(f / n for f, n in zip(frame_rounds, net_rounds)))
+    paired = report["targets"]["auto"]["paired"]
+    assert paired["e2e_over_net"] == auto["frame_over_net_paired"]
+    assert paired["met_e2e_over_net"] == (paired["e2e_over_net"] <= 1.15)
     also = f"auto:{tiny_model_dir}"  # --also: another model as an auto row, judged the same way
     assert (also, 1) in cells and also in report["targets"] and also in report["auto"]
     assert f"{also}: PoseEstimator('{tiny_model_dir}') chose" in proc.stdout
