@@ -51,8 +51,9 @@ class FusedHeads(nn.Module):
     The yaw, pitch and roll head matrices stacked into one ``[3 bins, C]`` matrix (and their
     biases into one vector) give one Gemm and a Reshape where PoseNet's own forward (kept so
     for training and Hopenet's state-dict names) exports as three Gemms, three Unsqueezes and a
-    Concat. Every ONNX form is exported through this: 2-3 % of the network time at batch 1 on a
-    2-core AVX2 CPU, in ONNX Runtime and OpenVINO alike (docs/results/latency.md, session 12).
+    Concat. Every ONNX form is exported through this: about 2 % of the network time at batch 1
+    on a 2-core AVX2 CPU with ONNX Runtime, 0-3 % with OpenVINO (docs/results/latency.md,
+    session 12).
     """
 
     def __init__(self, net: PoseNet) -> None:
@@ -139,7 +140,8 @@ class FoldedPreprocessing(nn.Module):
             [255.0 * m for m in reversed(spec.mean_rgb)]).view(1, 3, 1, 1))
 
     def forward(self, crops_bgr: torch.Tensor) -> torch.Tensor:
-        x = crops_bgr.permute(0, 3, 1, 2).float().contiguous()  # strided: the exporter adds index ops
+        # contiguous: from a strided (permuted) tensor the exporter writes ~40 index ops more
+        x = crops_bgr.permute(0, 3, 1, 2).float().contiguous()
         return self.net(x - self.mean_bgr)
 
 
@@ -288,7 +290,7 @@ def global_average_pools(path: Path) -> int:
     squeeze-excitation blocks and the final pool) as ReduceMean. ONNX Runtime's CPU provider
     keeps GlobalAveragePool in its blocked channel layout (NCHWc) but leaves that layout around
     a ReduceMean, converting the tensor out of it and back each time: for mobilenet_v3_large at
-    96 px, 5 % of the network time at batch 1 (docs/results/latency.md, session 12). The two
+    96 px, 4-6 % of the network time at batch 1 (docs/results/latency.md, session 12). The two
     ops compute the same mean.
     """
     model = onnx.load(str(path))
