@@ -61,8 +61,8 @@ class FusedHeads(nn.Module):
         self.net = net
         heads = [getattr(net, name) for name in HEAD_NAMES]
         self.num_bins = heads[0].out_features
-        self.register_buffer("weight", torch.cat([h.weight.detach() for h in heads]).clone())
-        self.register_buffer("bias", torch.cat([h.bias.detach() for h in heads]).clone())
+        self.register_buffer("weight", torch.cat([h.weight.detach() for h in heads]))
+        self.register_buffer("bias", torch.cat([h.bias.detach() for h in heads]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = F.linear(self.net.pooled_features(x), self.weight, self.bias)
@@ -294,6 +294,8 @@ def global_average_pools(path: Path) -> int:
     ops compute the same mean.
     """
     model = onnx.load(str(path))
+    if not any(node.op_type == "ReduceMean" for node in model.graph.node):
+        return 0   # nothing to rewrite (e.g. the TorchScript exporter's GlobalAveragePool)
     inferred = onnx.shape_inference.infer_shapes(model).graph
     ranks = {v.name: len(v.type.tensor_type.shape.dim)
              for v in (*inferred.input, *inferred.value_info)
