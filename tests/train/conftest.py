@@ -39,23 +39,3 @@ def tiny_300wlp(tmp_path: Path) -> Path:
 def make_300wlp():
     """The writer itself, for tests that need a second folder."""
     return write_300wlp_folder
-
-
-@pytest.fixture()
-def restore_sigchld():
-    """Put back the SIGCHLD handler that a DataLoader with workers replaces for the process.
-
-    PyTorch installs a process-wide SIGCHLD handler the first time a DataLoader starts workers
-    (``torch.utils.data._utils.signal_handling``). Left in place in this long-lived pytest process,
-    which by then has also run OpenVINO and ONNX Runtime, the next child process to exit
-    (``subprocess.run`` several tests later) killed the whole suite with SIGSEGV (6 of 6 full
-    runs; never without these tests).
-    """
-    import signal
-
-    from torch.utils.data._utils import signal_handling
-
-    before = signal.getsignal(signal.SIGCHLD)
-    yield
-    signal.signal(signal.SIGCHLD, before)
-    signal_handling._SIGCHLD_handler_set = False

@@ -5,8 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch.utils.data import DataLoader
 
 from dataset_writers import face_image
 from gldpose_sdk.manifest import InputSpec
@@ -14,6 +12,7 @@ from gldpose_sdk.preprocess import normalise, prepare_crop
 from gldpose_train import TrainError
 from gldpose_train.datasets import DatasetOptions, build_dataset
 from gldpose_train.transforms import full_box, pad_rule
+from worker_loader import batches_from_worker_processes
 
 POSE = np.array([[10.0, -5.0, 2.5], [-99.5, 0.0, 0.0], [45.0, 30.0, -20.0], [0.0, 98.9, 0.0]])
 
@@ -42,13 +41,13 @@ def test_item_is_padded_whole_image(npz_path: Path) -> None:
     np.testing.assert_allclose(ds[1][0].numpy(), ref, atol=1e-5)
 
 
-def test_workers_load_their_own_copy(npz_path: Path, restore_sigchld) -> None:
+def test_workers_load_their_own_copy(npz_path: Path) -> None:
     ds = build_dataset("biwi_npz", npz_path, train=True, input_size_px=32)
     ds[0]   # loads the images in this process; they must not be pickled to workers
     assert "_images" in ds.__getstate__() and ds.__getstate__()["_images"] is None
-    torch.manual_seed(0)
-    batches = list(DataLoader(ds, batch_size=2, num_workers=2))
-    assert sum(len(b[0]) for b in batches) == 3
+    batches = batches_from_worker_processes("biwi_npz", npz_path, size_px=32, batch_size=2)
+    assert sorted(images[0] for images, _ in batches) == [1, 2]
+    assert all(images[1:] == [3, 32, 32] for images, _ in batches)
 
 
 def test_wrong_keys_are_reported(tmp_path: Path) -> None:
