@@ -66,3 +66,65 @@ def test_manifest_input_size_mismatch(exported_model_dir: Path) -> None:
 def test_missing_artefact(tiny_model_dir: Path) -> None:
     with pytest.raises(ModelFileError, match="no onnx artefact"):
         ONNXRuntimeBackend.load(tiny_model_dir, read_manifest(tiny_model_dir), BackendOptions())
+
+
+def _in_forked_child(work, timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
+    """``work()``'s result (or its exception's type and message) from a forked child."""
+    import multiprocessing
+
+    def child(conn) -> None:  # type: ignore[no-untyped-def]
+        try:
+            conn.send(("ok", work()))
+        except Exception as exc:  # noqa: BLE001  (reported to the parent, which asserts on it)
+            conn.send(("raised", type(exc).__name__, str(exc)))
+        finally:
+            conn.close()
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=child, args=(send,), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if not receive.poll(timeout_s):
+            pytest.fail(f"the forked child hung (killed after {timeout_s:g} s)")
+        return receive.recv()
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(10)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_forked_child_runs_a_session_of_its_own(exported_model_dir: Path, tmp_path: Path) -> None:
+    """The parent's session (and its thread pool) is never run in a forked child: the child
+    opens its own from the re-verified artefact, and keeps the inherited one referenced."""
+    import shutil
+
+    from gldpose_sdk.backends import ort as ort_backend
+
+    folder = tmp_path / "model"
+    shutil.copytree(exported_model_dir, folder)
+    manifest = read_manifest(folder)
+    x = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), np.uint8)
+    with ONNXRuntimeBackend.load(folder, manifest, BackendOptions(device="cpu")) as b:
+        parent_out, parent_session = b.infer(x), b._session
+
+        def work():  # type: ignore[no-untyped-def]
+            out = b.infer(x)
+            return (out, b._session is not parent_session,
+                    any(s is parent_session for s in ort_backend._INHERITED_SESSIONS))
+
+        report = _in_forked_child(work)
+        assert report[0] == "ok", report
+        out, replaced, kept = report[1]
+        np.testing.assert_allclose(out, parent_out, atol=1e-5)
+        assert replaced and kept
+        assert b._session is parent_session   # the parent is untouched
+        # a file swapped after the parent loaded it is refused in the child, not run
+        artefact = Path(b.describe().artefact_path)
+        artefact.write_bytes(artefact.read_bytes()[:-1] + b"\0")
+        report = _in_forked_child(lambda: b.infer(x))
+        assert report[0] == "raised" and report[1] == "ManifestMismatchError", report
+        assert "sha256" in report[2]
+        np.testing.assert_array_equal(b.infer(x), parent_out)   # the parent keeps its session
