@@ -47,10 +47,9 @@ from gldpose_sdk.decode import decode_implementation
 from gldpose_sdk.builtin_models import resolve_model
 from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces
 from gldpose_sdk.inference import (
-    angles_from_logits,
     build_poses,
-    calibrated_std,
     crop_quality,
+    decode_calibrated,
     infer_poses,
 )
 from gldpose_sdk.manifest import read_manifest
@@ -357,7 +356,8 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
     """The per-face path of ``estimate(frame, boxes=[box])`` cut into its stages (batch 1).
 
     checks: frame and box checks; crop: ``cut_faces`` (expand, square, resize); layout:
-    ``to_network_input``; infer: ``backend.infer``; decode: ``angles_from_logits``; quality: the
+    ``to_network_input``; infer: ``backend.infer``; decode: ``decode_calibrated`` (decode,
+    expectation map and std calibration); quality: the
     brightness/contrast flags; infer_poses: everything after the crop; estimate: the whole call.
     """
     m, c, backend = est.manifest, est.config, est.backend
@@ -372,7 +372,7 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
 
     return {"checks": checks, "crop": lambda: cut_faces(frame, found, m, c),
             "layout": lambda: to_network_input(faces.crops_bgr, backend.input_layout, m.input),
-            "infer": lambda: backend.infer(x), "decode": lambda: angles_from_logits(logits, m),
+            "infer": lambda: backend.infer(x), "decode": lambda: decode_calibrated(logits, m),
             "quality": lambda: crop_quality(faces.crops_bgr),
             "infer_poses": lambda: infer_poses(backend, faces, m, c),
             "estimate": lambda: est.estimate(frame, boxes=[box])}
@@ -406,7 +406,7 @@ def time_stages(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, r
 
 
 IN_SEQUENCE_WARMUP = 10
-SEQUENCE = ("checks", "crop", "quality", "layout", "infer", "decode", "calibration", "poses")
+SEQUENCE = ("checks", "crop", "quality", "layout", "infer", "decode", "poses")
 
 
 def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, runs: int
@@ -441,9 +441,7 @@ def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tup
             t.append(time.perf_counter_ns())
             logits = backend.infer(x)
             t.append(time.perf_counter_ns())
-            angles, raw_std = angles_from_logits(logits, m)
-            t.append(time.perf_counter_ns())
-            std = calibrated_std(raw_std, m)
+            angles, raw_std, std = decode_calibrated(logits, m)
             t.append(time.perf_counter_ns())
             poses = build_poses(faces, angles, std, raw_std, brightness, contrast, c.quality)
             t.append(time.perf_counter_ns())

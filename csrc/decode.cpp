@@ -294,6 +294,100 @@ py::tuple decode(const py::object& logits_obj, const py::object& centres_obj, bo
     return py::make_tuple(angles, stds);
 }
 
+// --- decode_mapped: the decode followed by the manifest's expectation map and calibration ---
+// Both are piecewise-linear maps through knots (x_k, y_k), x strictly increasing, evaluated as
+// np.interp does (its formula in double, the end values held beyond the knots).
+struct Knots {
+    const double* x;
+    const double* y;
+    int count;
+};
+
+// The right knot of v's segment, in [1, count - 1] (np.searchsorted(x, v, "right"), clipped).
+int right_knot(const Knots& k, double v) {
+    const int j = static_cast<int>(std::upper_bound(k.x, k.x + k.count, v) - k.x);
+    return std::max(std::min(j, k.count - 1), std::min(1, k.count - 1));
+}
+
+double interp(const Knots& k, int j, double v) {
+    if (v <= k.x[0]) return k.y[0];
+    if (v >= k.x[k.count - 1]) return k.y[k.count - 1];
+    return (k.y[j] - k.y[j - 1]) / (k.x[j] - k.x[j - 1]) * (v - k.x[j - 1]) + k.y[j - 1];
+}
+
+// Knots from a pair (x, y) of 1-D float sequences; `keep` holds the converted arrays.
+Knots knots_of(const py::handle& pair, const std::string& what, int min_count,
+               std::vector<py::array_t<double>>& keep) {
+    const auto seq = py::reinterpret_borrow<py::sequence>(pair);
+    if (!py::isinstance<py::sequence>(pair) || py::len(seq) != 2) {
+        throw py::value_error(what + " must be a pair (x, y) of knot arrays");
+    }
+    auto x = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(seq[0]);
+    auto y = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(seq[1]);
+    if (!x || !y || x.ndim() != 1 || y.ndim() != 1 || x.shape(0) != y.shape(0) ||
+        x.shape(0) < min_count || x.shape(0) > 4096) {
+        throw py::value_error(what + " must be two 1-D arrays of the same length, " +
+                              std::to_string(min_count) + " to 4096 knots");
+    }
+    const double* xs = x.data();
+    const double* ys = y.data();
+    for (py::ssize_t i = 0; i < x.shape(0); ++i) {
+        if (!std::isfinite(xs[i]) || !std::isfinite(ys[i]) || (i > 0 && xs[i] <= xs[i - 1])) {
+            throw py::value_error(what + " knots must be finite with x strictly increasing");
+        }
+    }
+    keep.push_back(x);
+    keep.push_back(y);
+    return Knots{xs, ys, static_cast<int>(x.shape(0))};
+}
+
+py::tuple decode_mapped(const py::object& logits, const py::object& centres,
+                        const py::object& angle_map, const py::object& std_maps) {
+    const py::tuple decoded = decode(logits, centres, false, 0);
+    auto angles = decoded[0].cast<py::array_t<float>>();
+    auto stds = decoded[1].cast<py::array_t<float>>();
+    const py::ssize_t n = angles.shape(0), a = angles.shape(1);
+    std::vector<py::array_t<double>> keep;
+    const bool has_map = !angle_map.is_none();
+    const Knots map = has_map ? knots_of(angle_map, "angle_map", 2, keep) : Knots{};
+    std::vector<Knots> calibration;
+    if (!std_maps.is_none()) {
+        const auto maps = py::reinterpret_borrow<py::sequence>(std_maps);
+        if (!py::isinstance<py::sequence>(std_maps) || py::len(maps) != static_cast<size_t>(a)) {
+            throw py::value_error("std_maps must hold one (raw, calibrated) pair per angle (" +
+                                  std::to_string(a) + ")");
+        }
+        for (py::ssize_t i = 0; i < a; ++i) {
+            calibration.push_back(knots_of(maps[i], "std_maps[" + std::to_string(i) + "]", 1,
+                                           keep));
+        }
+    }
+    py::array_t<float> calibrated({n, a});
+    float* ang = angles.mutable_data();
+    float* sd = stds.mutable_data();
+    float* cal = calibrated.mutable_data();
+    for (py::ssize_t r = 0; r < n * a; ++r) {
+        if (has_map) {
+            const double v = ang[r];
+            const int j = right_knot(map, v);
+            const float slope =
+                static_cast<float>((map.y[j] - map.y[j - 1]) / (map.x[j] - map.x[j - 1]));
+            ang[r] = static_cast<float>(interp(map, j, v));
+            sd[r] = sd[r] * slope;
+        }
+        if (calibration.empty()) {
+            cal[r] = sd[r];
+            continue;
+        }
+        const Knots& k = calibration[static_cast<size_t>(r % a)];
+        const double raw = sd[r];
+        cal[r] = static_cast<float>(raw > k.x[k.count - 1] ? raw * (k.y[k.count - 1] /
+                                                                      k.x[k.count - 1])
+                                                          : interp(k, right_knot(k, raw), raw));
+    }
+    return py::make_tuple(angles, stds, calibrated);
+}
+
 // Test hook: binary16 bit patterns (uint16 array) to float32, through the converter above.
 py::array_t<float> half_bits_to_float(const py::array_t<std::uint16_t, py::array::c_style |
                                                                           py::array::forcecast>&
@@ -320,6 +414,16 @@ below 8192 rows); a positive value forces that many. Releases the GIL while deco
 
 Raises ValueError for a non-array, wrong rank or dtype, a centres length that does not match B,
 or NaN/Inf in the logits (naming the first bad row).)doc");
+    m.def("decode_mapped", &gldpose::decode_mapped, py::arg("logits"), py::arg("centres"),
+          py::arg("angle_map") = py::none(), py::arg("std_maps") = py::none(),
+          R"doc(decode(), then the model's expectation map and std calibration, in one call.
+
+angle_map: None or (expectations, angles), the knots that each angle goes through (the end
+values hold beyond them); the std is scaled by the slope of the angle's segment.
+std_maps: None or one (raw_std, std) pair of knots per angle: the calibrated std (the first
+value below the knots, in proportion to the raw std above them).
+Returns (angles [N, A], std [N, A] after the map, calibrated std [N, A]), float32.
+Raises ValueError as decode() does, and for knots that are not increasing finite 1-D pairs.)doc");
     m.def("_half_bits_to_float", &gldpose::half_bits_to_float, py::arg("bits"),
           "Test hook: convert binary16 bit patterns (uint16) to float32 as decode() does.");
 }

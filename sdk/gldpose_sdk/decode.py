@@ -3,10 +3,13 @@
 ``angle = sum_i p_i c_i`` with ``p = softmax(logits)``; ``std = sqrt(sum_i p_i (c_i - angle)^2)``.
 The compiled ``gldpose_sdk._decode`` extension is used when it was built; otherwise numpy.
 Both subtract the row maximum, so logits of magnitude 1e4 decode without overflow.
+:func:`decode_mapped` also applies a model's piecewise-linear maps (the expectation map and
+the std calibration of its manifest) in the same compiled call.
 """
 from __future__ import annotations
 
 import logging
+from typing import Sequence
 
 import numpy as np
 
@@ -95,5 +98,63 @@ def decode_logits(
     centres = np.ascontiguousarray(centres_deg, dtype=np.float32)
     try:
         return tuple(_compiled.decode(logits, centres, return_probs))
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
+#: Knots ``(x, y)`` of a piecewise-linear map, x strictly increasing (float64 arrays).
+Knots = tuple[np.ndarray, np.ndarray]
+
+
+def _interp_numpy(values: np.ndarray, knots: Knots) -> np.ndarray:
+    return np.interp(values.astype(np.float64), knots[0], knots[1])
+
+
+def decode_mapped_numpy(logits: np.ndarray, centres_deg: np.ndarray,
+                        angle_map: Knots | None = None,
+                        std_maps: Sequence[Knots] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference of :func:`decode_mapped` in numpy (``np.interp``)."""
+    angles, std = decode_logits_numpy(logits, centres_deg)
+    if angle_map is not None:
+        xp, fp = angle_map
+        slopes = (np.diff(fp) / np.diff(xp)).astype(np.float32)
+        segment = np.clip(np.searchsorted(xp, angles, side="right"), 1, len(xp) - 1) - 1
+        angles, std = _interp_numpy(angles, angle_map).astype(np.float32), std * slopes[segment]
+    if std_maps is None:
+        return angles, std, std.copy()
+    calibrated = np.empty_like(std)
+    for a, (raw, cal) in enumerate(std_maps):
+        col = std[:, a].astype(np.float64)
+        calibrated[:, a] = np.where(col > raw[-1], col * (cal[-1] / raw[-1]),
+                                    np.interp(col, raw, cal))
+    return angles, std, calibrated
+
+
+def decode_mapped(logits: np.ndarray, centres_deg: np.ndarray, angle_map: Knots | None = None,
+                  std_maps: Sequence[Knots] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decode, then a model's maps, in one compiled call when the extension is built.
+
+    Args:
+        logits: ``[N, A, B]`` float16/32 (float64 goes through numpy).
+        centres_deg: ``[B]`` bin centres in degrees.
+        angle_map: knots ``(expectation, angle)`` that every expectation goes through (the
+            end values hold beyond them); the std is scaled by the slope of its segment.
+        std_maps: one pair of knots ``(raw std, std)`` per angle, the calibration: the first
+            value holds below the knots, the std grows in proportion above them.
+
+    Returns:
+        ``(angles, std after the angle map, calibrated std)``, each ``[N, A]`` float32.
+
+    Raises:
+        InputError: what :func:`decode_logits` raises.
+    """
+    _announce()
+    if _compiled is None or not isinstance(logits, np.ndarray) or logits.dtype == np.float64:
+        return decode_mapped_numpy(logits, centres_deg, angle_map, std_maps)
+    centres = np.ascontiguousarray(centres_deg, dtype=np.float32)
+    try:
+        return tuple(_compiled.decode_mapped(logits, centres, angle_map, std_maps))
     except ValueError as exc:
         raise InputError(str(exc)) from exc

@@ -15,7 +15,7 @@ import numpy as np
 
 from gldpose_sdk.backends.base import Backend
 from gldpose_sdk.config import EstimatorConfig, QualityThresholds
-from gldpose_sdk.decode import decode_logits
+from gldpose_sdk.decode import decode_logits, decode_mapped
 from gldpose_sdk.face_crops import FaceCrops
 from gldpose_sdk.manifest import ANGLE_NAMES, BinSpec, Manifest
 from gldpose_sdk.pose import Pose, PoseQuality
@@ -86,15 +86,34 @@ def calibrated_std(raw_std: np.ndarray, manifest: Manifest) -> np.ndarray:
     return manifest.calibration.apply(raw_std) if manifest.calibration is not None else raw_std
 
 
+def decode_calibrated(logits: np.ndarray, manifest: Manifest
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Angles, raw std and calibrated std ``[N, 3]`` (degrees) from logits ``[N, 3, bins]``.
+
+    :func:`angles_from_logits` then :func:`calibrated_std`, in one call of the compiled decode
+    when it is built (the same numbers to float rounding, tested): at batch 1 the three steps
+    as numpy and Python calls are a measurable part of the work around the network (issue 12).
+    """
+    expectation_map, calibration = manifest.expectation_map, manifest.calibration
+    return decode_mapped(logits, _bin_centres(manifest.bins),
+                         expectation_map.knots if expectation_map is not None else None,
+                         calibration.knots if calibration is not None else None)
+
+
 def infer_poses(backend: Backend, faces: FaceCrops, manifest: Manifest,
                 config: EstimatorConfig) -> list[Pose]:
     """One :class:`Pose` per crop of ``faces``."""
     # the crops' statistics first, while the just-cut pixels are still in the CPU cache (after
     # the network ran they are not: 14 against 5 us per 96 px face, measured)
     brightness, contrast = crop_quality(faces.crops_bgr)
-    angles, raw_std = predict_angles(backend, faces.crops_bgr, manifest, config.flip_average)
-    return build_poses(faces, angles, calibrated_std(raw_std, manifest), raw_std, brightness,
-                       contrast, config.quality)
+    if config.flip_average:   # the two views are averaged between the map and the calibration
+        angles, raw_std = predict_angles(backend, faces.crops_bgr, manifest, True)
+        std = calibrated_std(raw_std, manifest)
+    else:
+        logits = backend.infer(to_network_input(faces.crops_bgr, backend.input_layout,
+                                                manifest.input))
+        angles, raw_std, std = decode_calibrated(logits, manifest)
+    return build_poses(faces, angles, std, raw_std, brightness, contrast, config.quality)
 
 
 def build_poses(faces: FaceCrops, angles: np.ndarray, std: np.ndarray, raw_std: np.ndarray,

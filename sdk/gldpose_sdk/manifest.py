@@ -256,6 +256,12 @@ class Calibration:
         return np.array(out, np.float32).reshape(raw.shape)
 
     @functools.cached_property
+    def knots(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """Per angle (yaw, pitch, roll), ``(raw_std_deg, std_deg)`` as float64 arrays."""
+        return tuple((np.asarray(c.raw_std_deg, np.float64), np.asarray(c.std_deg, np.float64))
+                     for c in (self.yaw, self.pitch, self.roll))
+
+    @functools.cached_property
     def _joint_knot_lists(self) -> tuple[list[float], list[float]]:
         xp, fp = self._joint_knots
         return xp.tolist(), fp.tolist()
@@ -351,6 +357,12 @@ class ExpectationMap:
         call: 10 us against 1.5 us per face at batch 1, measured) and each segment's slope."""
         xp, fp = np.asarray(self.expectation_deg), np.asarray(self.angle_deg)
         return xp, fp, (np.diff(fp) / np.diff(xp)).astype(np.float32)
+
+    @functools.cached_property
+    def knots(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(expectation_deg, angle_deg)`` as float64 arrays (for the compiled decode)."""
+        xp, fp, _ = self._knots
+        return xp, fp
 
     @functools.cached_property
     def _knot_lists(self) -> tuple[list[float], list[float], list[float]]:

@@ -56,7 +56,7 @@ def test_quick_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert ours | {"auto"} <= set(sequence)
     for row in sequence.values():
         stages = [row[f"{k}_min_ms"] for k in ("checks", "crop", "quality", "layout", "infer",
-                                               "decode", "calibration", "poses")]
+                                               "decode", "poses")]
         assert all(v > 0 for v in stages)
         assert row["outside_min_ms"] >= sum(stages) - row["infer_min_ms"] - 1e-9
         assert row["total_over_infer_min"] > 1.0

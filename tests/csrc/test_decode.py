@@ -201,3 +201,36 @@ def test_sdk_maps_extension_errors_to_input_error() -> None:
     logits[0, 1, 2] = np.nan
     with pytest.raises(InputError, match="NaN or Inf"):
         sdk_decode.decode_logits(logits, CENTRES_DEG)
+
+
+def test_decode_mapped_equals_numpy_reference(rng: np.random.Generator) -> None:
+    """The compiled map + calibration against decode_mapped_numpy, on many rows."""
+    angle_map = (np.array([-90.0, -60.0, 0.0, 60.0, 90.0]), np.array([-99.0, -62.0, 0.0, 62.0, 99.0]))
+    std_maps = [(np.array([4.0, 9.0, 30.0]), np.array([2.0, 4.0, 15.0])),
+                (np.array([6.0]), np.array([3.0])),
+                (np.array([1.0, 50.0]), np.array([0.5, 30.0]))]
+    logits = (rng.standard_normal((300, 3, CENTRES_DEG.size)) * rng.uniform(0.01, 10, (300, 1, 1))
+              ).astype(np.float32)
+    logits[:30, :, -1] += 50.0
+    got = _decode.decode_mapped(logits, CENTRES_DEG, angle_map, std_maps)
+    want = sdk_decode.decode_mapped_numpy(logits, CENTRES_DEG, angle_map, std_maps)
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32 and g.shape == (300, 3)
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-5)
+    assert got[0].max() == pytest.approx(99.0) and got[2][:, 2].max() > 30.0 * 0.6
+
+
+@pytest.mark.parametrize("angle_map, std_maps, phrase", [
+    (([0.0], [0.0]), None, "2 to 4096 knots"),
+    (([0.0, 0.0], [1.0, 2.0]), None, "strictly increasing"),
+    (([0.0, float("nan")], [1.0, 2.0]), None, "finite"),
+    (([0.0, 1.0], [1.0]), None, "same length"),
+    ("knots", None, "pair"),
+    (None, [([1.0], [1.0])], "one (raw, calibrated) pair per angle"),
+])
+def test_decode_mapped_rejects_bad_knots(angle_map, std_maps, phrase: str) -> None:  # type: ignore[no-untyped-def]
+    logits = np.zeros((1, 3, CENTRES_DEG.size), np.float32)
+    with pytest.raises(ValueError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
+        _decode.decode_mapped(logits, CENTRES_DEG, angle_map, std_maps)
+    with pytest.raises(InputError):
+        sdk_decode.decode_mapped(logits, CENTRES_DEG, angle_map, std_maps)

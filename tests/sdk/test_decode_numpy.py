@@ -148,3 +148,65 @@ def test_numpy_decode_of_a_known_distribution() -> None:
     np.testing.assert_allclose(std, 9.0, atol=1e-5)
     assert angles.dtype == std.dtype == probs.dtype == np.float32
     np.testing.assert_allclose(probs[0, 0, [30, 36]], 0.5, atol=1e-6)
+
+
+def _maps():  # type: ignore[no-untyped-def]
+    """An expectation map and a calibration shaped like a trained model's (hand-written)."""
+    from gldpose_sdk.manifest import AngleCalibration, Calibration, ExpectationMap
+
+    g = np.linspace(-99, 99, 23)
+    shrink = np.where(np.abs(g) > 60, np.sign(g) * (np.abs(g) - 60) ** 2 / 80, 0.0)
+    expectation_map = ExpectationMap(tuple(g - shrink), tuple(g), source="test")
+    calibration = Calibration(
+        AngleCalibration((5.0, 10.0, 20.0, 40.0), (2.0, 3.0, 7.0, 20.0)),
+        AngleCalibration((8.0,), (4.0,)),                          # one knot: a scale above
+        AngleCalibration((3.0, 30.0), (1.5, 12.0)))
+    return expectation_map, calibration
+
+
+@pytest.mark.parametrize("implementation", ["numpy", "auto"])
+def test_decode_mapped_equals_map_then_calibration(rng, implementation: str) -> None:
+    """One call (compiled when built) = the manifest's ExpectationMap.map + Calibration.apply,
+    with expectations beyond the knots, raw stds below the first and above the last knot."""
+    from gldpose_sdk.decode import decode_mapped, decode_mapped_numpy
+
+    expectation_map, calibration = _maps()
+    logits = np.concatenate([(rng.standard_normal((60, 3, 66)) * s).astype(np.float32)
+                             for s in (0.05, 1.0, 8.0)])
+    logits[:10, :, -1] += 40.0        # peaked at +99: expectations beyond the map's last knot
+    logits[10:20, :, 0] += 40.0
+    run = decode_mapped_numpy if implementation == "numpy" else decode_mapped
+    angles, std, calibrated = run(logits, CENTRES, expectation_map.knots, calibration.knots)
+    raw_angles, raw_std = decode_logits_numpy(logits, CENTRES)
+    ref_angles, ref_std = expectation_map.map(raw_angles, raw_std)
+    assert angles.dtype == std.dtype == calibrated.dtype == np.float32
+    np.testing.assert_allclose(angles, ref_angles, atol=2e-5)
+    np.testing.assert_allclose(std, ref_std, rtol=1e-5, atol=2e-5)
+    np.testing.assert_allclose(calibrated, calibration.apply(ref_std), rtol=1e-5, atol=2e-5)
+    assert ref_std.min() < 2.0 and ref_std[:, 0].max() > 40 and ref_std[:, 1].max() > 8
+    plain = run(logits, CENTRES)
+    np.testing.assert_allclose(plain[0], raw_angles, atol=2e-5)
+    np.testing.assert_array_equal(plain[1], plain[2])
+
+
+def test_decode_calibrated_is_the_estimators_decode(rng, tiny_model_dir) -> None:
+    """inference.decode_calibrated (what estimate() runs) = angles_from_logits +
+    calibrated_std, for a manifest with a map and a calibration and for one without."""
+    import dataclasses
+
+    from gldpose_sdk.inference import angles_from_logits, calibrated_std, decode_calibrated
+    from gldpose_sdk.manifest import read_manifest
+
+    expectation_map, calibration = _maps()
+    bare = dataclasses.replace(read_manifest(tiny_model_dir), expectation_map=None,
+                               calibration=None)
+    full = dataclasses.replace(bare, expectation_map=expectation_map, calibration=calibration)
+    logits = (rng.standard_normal((30, 3, 66)) * 3).astype(np.float32)
+    for manifest in (bare, full):
+        angles, raw_std = angles_from_logits(logits, manifest)
+        got = decode_calibrated(logits, manifest)
+        np.testing.assert_allclose(got[0], angles, atol=2e-5)
+        np.testing.assert_allclose(got[1], raw_std, rtol=1e-5, atol=2e-5)
+        np.testing.assert_allclose(got[2], calibrated_std(raw_std, manifest), rtol=1e-5,
+                                   atol=2e-5)
+    assert not np.allclose(decode_calibrated(logits, full)[2], decode_calibrated(logits, bare)[2])
