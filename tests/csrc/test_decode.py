@@ -205,7 +205,8 @@ def test_sdk_maps_extension_errors_to_input_error() -> None:
 
 def test_decode_mapped_equals_numpy_reference(rng: np.random.Generator) -> None:
     """The compiled map + calibration against decode_mapped_numpy, on many rows."""
-    angle_map = (np.array([-90.0, -60.0, 0.0, 60.0, 90.0]), np.array([-99.0, -62.0, 0.0, 62.0, 99.0]))
+    angle_map = (np.array([-90.0, -60.0, 0.0, 60.0, 90.0]),
+                 np.array([-99.0, -62.0, 0.0, 62.0, 99.0]))
     std_maps = [(np.array([4.0, 9.0, 30.0]), np.array([2.0, 4.0, 15.0])),
                 (np.array([6.0]), np.array([3.0])),
                 (np.array([1.0, 50.0]), np.array([0.5, 30.0]))]
@@ -228,7 +229,8 @@ def test_decode_mapped_equals_numpy_reference(rng: np.random.Generator) -> None:
     ("knots", None, "pair"),
     (None, [([1.0], [1.0])], "one (raw, calibrated) pair per angle"),
 ])
-def test_decode_mapped_rejects_bad_knots(angle_map, std_maps, phrase: str) -> None:  # type: ignore[no-untyped-def]
+def test_decode_mapped_rejects_bad_knots(angle_map, std_maps,  # type: ignore[no-untyped-def]
+                                         phrase: str) -> None:
     logits = np.zeros((1, 3, CENTRES_DEG.size), np.float32)
     with pytest.raises(ValueError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
         _decode.decode_mapped(logits, CENTRES_DEG, angle_map, std_maps)

@@ -95,7 +95,8 @@ class ONNXRuntimeBackend(Backend):
         check_model_fits(manifest, tuple(session.get_inputs()[0].shape),
                          tuple(session.get_outputs()[0].shape), str(path),
                          layout=artefact.input_layout)
-        return cls(session, (Path(model_dir), artefact.files[0], providers), manifest=manifest, artefact=artefact, artefact_path=path,
+        return cls(session, (Path(model_dir), artefact.files[0], providers), manifest=manifest,
+                   artefact=artefact, artefact_path=path,
                    options=options, runtime_version=ort.__version__,
                    device=f"{device} ({', '.join(applied)})", precision=artefact.precision,
                    input_layout=artefact.input_layout)
