@@ -20,6 +20,7 @@ from gldpose_sdk import (
     Pose,
     PoseEstimator,
 )
+from gldpose_sdk.backends import missing_packages
 from gldpose_sdk.config import EstimatorConfig
 from gldpose_sdk.decode import decode_implementation
 
@@ -214,3 +215,38 @@ def test_manifest_expectation_map_applies_to_every_output(tiny_model_dir: Path, 
             np.testing.assert_allclose(got, want, atol=1e-3)
             np.testing.assert_allclose(got_std, want_std, rtol=1e-4)
             assert np.ptp(got[:, 0]) > 1.0
+
+
+def test_numpy_and_compiled_decode_give_the_same_poses(exported_model_dir: Path, tmp_path: Path,
+                                                       crops: list[np.ndarray],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """estimate_crops with the manifest's expectation map and calibration: the compiled
+    one-call decode (when built) and the numpy path give the same Pose objects."""
+    from gldpose_sdk import decode
+    from gldpose_sdk.manifest import (
+        AngleCalibration,
+        Calibration,
+        ExpectationMap,
+        read_manifest,
+        write_manifest,
+    )
+
+    if missing_packages("onnxruntime"):
+        pytest.skip("onnxruntime not installed")
+    folder = tmp_path / "mapped"
+    shutil.copytree(exported_model_dir, folder)
+    calibration = Calibration(AngleCalibration((5.0, 20.0), (2.0, 9.0)),
+                              AngleCalibration((10.0,), (4.0,)),
+                              AngleCalibration((1.0, 30.0, 60.0), (0.5, 10.0, 40.0)))
+    write_manifest(folder, dataclasses.replace(
+        read_manifest(folder), calibration=calibration,
+        expectation_map=ExpectationMap((-99.0, 0.0, 99.0), (-60.0, 10.0, 70.0))))
+    with PoseEstimator(folder, backend="onnxruntime", device="cpu", detector="none") as est:
+        default = est.estimate_crops(crops)
+        monkeypatch.setattr(decode, "_compiled", None)
+        numpy_only = est.estimate_crops(crops)
+    for a, b in zip(default, numpy_only):
+        np.testing.assert_allclose([*a.angles_deg, *a.std_deg, *a.raw_std_deg],
+                                   [*b.angles_deg, *b.std_deg, *b.raw_std_deg], atol=1e-4)
+        assert a.quality == b.quality
+    assert any(p.std_deg[0] != p.raw_std_deg[0] for p in default)   # the calibration applied
