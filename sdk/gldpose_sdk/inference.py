@@ -13,9 +13,10 @@ import functools
 import cv2
 import numpy as np
 
-from gldpose_sdk.backends.base import Backend
+from gldpose_sdk.backends.base import Backend, non_finite_logits
 from gldpose_sdk.config import EstimatorConfig, QualityThresholds
 from gldpose_sdk.decode import decode_logits, decode_mapped
+from gldpose_sdk.errors import InputError
 from gldpose_sdk.face_crops import FaceCrops
 from gldpose_sdk.manifest import ANGLE_NAMES, BinSpec, Manifest
 from gldpose_sdk.pose import Pose, PoseQuality
@@ -112,8 +113,11 @@ def infer_poses(backend: Backend, faces: FaceCrops, manifest: Manifest,
         std = calibrated_std(raw_std, manifest)
     else:
         logits = backend.infer(to_network_input(faces.crops_bgr, backend.input_layout,
-                                                manifest.input))
-        angles, raw_std, std = decode_calibrated(logits, manifest)
+                                                manifest.input), check_finite=False)
+        try:   # the decode checks every logit (the backend's own scan was skipped)
+            angles, raw_std, std = decode_calibrated(logits, manifest)
+        except InputError as exc:   # a backend's logits of the right shape: NaN or Inf
+            raise non_finite_logits(backend.name) from exc
     return build_poses(faces, angles, std, raw_std, brightness, contrast, config.quality)
 
 

@@ -250,3 +250,26 @@ def test_numpy_and_compiled_decode_give_the_same_poses(exported_model_dir: Path,
                                    [*b.angles_deg, *b.std_deg, *b.raw_std_deg], atol=1e-4)
         assert a.quality == b.quality
     assert any(p.std_deg[0] != p.raw_std_deg[0] for p in default)   # the calibration applied
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_logits_are_a_backend_runtime_error(exported_model_dir: Path,
+                                                       crops: list[np.ndarray], flip: bool,
+                                                       bad: float) -> None:
+    """NaN or Inf from the network is a BackendRuntimeError naming the backend, whichever
+    step finds it (the decode on the plain path, the backend's scan with flip averaging)."""
+    if missing_packages("onnxruntime"):
+        pytest.skip("onnxruntime not installed")
+    with PoseEstimator(exported_model_dir, backend="onnxruntime", device="cpu", detector="none",
+                       config=EstimatorConfig(flip_average=flip)) as est:
+        run = est._backend._run
+
+        def poisoned(batch: np.ndarray) -> np.ndarray:
+            out = run(batch).copy()
+            out[-1, 2, 5] = bad
+            return out
+
+        est._backend._run = poisoned   # type: ignore[method-assign]
+        with pytest.raises(BackendRuntimeError, match="^onnxruntime returned NaN or Inf logits"):
+            est.estimate_crops(crops[:2])

@@ -192,9 +192,9 @@ class _Spy:
         self.backend = backend
         self.batches: list[np.ndarray] = []
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray, **options: bool) -> np.ndarray:
         self.batches.append(batch.copy())
-        return self.backend.infer(batch)
+        return self.backend.infer(batch, **options)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.backend, name)

@@ -272,3 +272,12 @@ def test_check_model_fits_layouts_ranks_and_dynamic_axes() -> None:
     with pytest.raises(ManifestMismatchError, match=r"input shape \(1, 1, 32, 32\)"):
         check_model_fits(MANIFEST, (1, 1, SIZE, SIZE), (1, 3, 66), "x.onnx")
     check_model_fits(MANIFEST, (1, 0, SIZE, SIZE), (1, 3, 0), "x.onnx")   # 0: not fixed
+
+
+def test_check_finite_false_skips_only_the_nan_scan() -> None:
+    """For a caller whose decode scans the logits itself (the estimator): NaN comes back as
+    it is, a wrong shape is still refused."""
+    out = EchoBackend(BackendOptions(), mode="nan").infer(_batch(1), check_finite=False)
+    assert np.isnan(out[0, 0, 0]) and np.isfinite(out[0, 1:]).all()
+    with pytest.raises(BackendRuntimeError, match="shape"):
+        EchoBackend(BackendOptions(), mode="shape").infer(_batch(1), check_finite=False)
