@@ -140,10 +140,10 @@ class InferTimer:
         backend = est.backend
         original = backend.infer
 
-        def timed(batch: np.ndarray) -> np.ndarray:
+        def timed(batch: np.ndarray, **options: bool) -> np.ndarray:
             start = time.perf_counter()
             try:
-                return original(batch)
+                return original(batch, **options)
             finally:
                 self.total_ms += (time.perf_counter() - start) * 1e3
 
