@@ -106,10 +106,6 @@ def decode_logits(
 Knots = tuple[np.ndarray, np.ndarray]
 
 
-def _interp_numpy(values: np.ndarray, knots: Knots) -> np.ndarray:
-    return np.interp(values.astype(np.float64), knots[0], knots[1])
-
-
 def decode_mapped_numpy(logits: np.ndarray, centres_deg: np.ndarray,
                         angle_map: Knots | None = None,
                         std_maps: Sequence[Knots] | None = None
@@ -120,7 +116,8 @@ def decode_mapped_numpy(logits: np.ndarray, centres_deg: np.ndarray,
         xp, fp = angle_map
         slopes = (np.diff(fp) / np.diff(xp)).astype(np.float32)
         segment = np.clip(np.searchsorted(xp, angles, side="right"), 1, len(xp) - 1) - 1
-        angles, std = _interp_numpy(angles, angle_map).astype(np.float32), std * slopes[segment]
+        std = std * slopes[segment]
+        angles = np.interp(angles.astype(np.float64), xp, fp).astype(np.float32)
     if std_maps is None:
         return angles, std, std.copy()
     calibrated = np.empty_like(std)

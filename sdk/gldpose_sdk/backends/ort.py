@@ -109,7 +109,7 @@ class ONNXRuntimeBackend(Backend):
     def _after_fork(self) -> None:
         """Replace the session inherited through fork() by one of this process."""
         model_dir, entry, providers = self._reopen
-        if any(p == _CUDA or (isinstance(p, tuple) and p[0] == _CUDA) for p in providers):
+        if self.describe().device.startswith("cuda"):
             raise BackendUnavailableError(
                 "this onnxruntime CUDA backend was created in another process; CUDA cannot be "
                 "used after fork(): create the estimator in the child, or use the 'spawn' start "
