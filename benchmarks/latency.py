@@ -49,13 +49,13 @@ from gldpose_sdk.builtin_models import resolve_model
 from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces
 from gldpose_sdk.inference import (
     build_poses,
-    crop_quality,
     decode_calibrated,
     infer_poses,
 )
 from gldpose_sdk.manifest import read_manifest
 from gldpose_sdk.preprocess import (
     check_image,
+    crop_implementation,
     crop_bgr,
     read_image_bgr,
     square_region,
@@ -349,17 +349,17 @@ def time_batch(ests: dict[str, PoseEstimator], peers: dict[str, Peer], frame: np
     return rows
 
 
-STAGES = ("checks", "crop", "layout", "infer", "decode", "quality", "poses", "estimate")
+STAGES = ("checks", "crop", "layout", "infer", "decode", "poses", "estimate")
 
 
 def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
                     ) -> dict[str, Callable[[], object]]:
     """The per-face path of ``estimate(frame, boxes=[box])`` cut into its stages (batch 1).
 
-    checks: frame and box checks; crop: ``cut_faces`` (expand, square, resize); layout:
-    ``to_network_input``; infer: ``backend.infer``; decode: ``decode_calibrated`` (decode,
-    expectation map and std calibration); quality: the
-    brightness/contrast flags; infer_poses: everything after the crop; estimate: the whole call.
+    checks: frame and box checks; crop: ``cut_faces`` (expand, square, resize, the crop's
+    brightness and contrast); layout: ``to_network_input``; infer: ``backend.infer``; decode:
+    ``decode_calibrated`` (decode, expectation map and std calibration); infer_poses:
+    everything after the crop; estimate: the whole call.
     """
     m, c, backend = est.manifest, est.config, est.backend
     found = [(check_box_in_frame(box, frame.shape, c), 1.0)]
@@ -375,7 +375,6 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
             "layout": lambda: to_network_input(faces.crops_bgr, backend.input_layout, m.input),
             "infer": lambda: backend.infer(x, check_finite=False),
             "decode": lambda: decode_calibrated(logits, m),
-            "quality": lambda: crop_quality(faces.crops_bgr),
             "infer_poses": lambda: infer_poses(backend, faces, m, c),
             "estimate": lambda: est.estimate(frame, boxes=[box])}
 
@@ -385,7 +384,7 @@ def time_stages(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, r
     """Milliseconds per stage of the batch-1 path of each estimator.
 
     Each stage gets its minimum, median and median process CPU time; ``poses`` is infer_poses
-    minus infer (layout, decode, quality, calibration, Pose objects). On a shared machine the
+    minus infer (layout, decode, calibration, Pose objects with their quality flags). On a shared machine the
     minimum is the cost of the stage itself; the median adds waiting behind other work.
     """
     fns = {f"{label}|{k}": fn for label, est in ests.items()
@@ -408,7 +407,7 @@ def time_stages(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, r
 
 
 IN_SEQUENCE_WARMUP = 10
-SEQUENCE = ("checks", "crop", "quality", "layout", "infer", "decode", "poses")
+SEQUENCE = ("checks", "crop", "layout", "infer", "decode", "poses")
 
 
 def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, runs: int
@@ -437,15 +436,13 @@ def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tup
             t.append(time.perf_counter_ns())
             faces = cut_faces(image, found, m, c)
             t.append(time.perf_counter_ns())
-            brightness, contrast = crop_quality(faces.crops_bgr)
-            t.append(time.perf_counter_ns())
             x = to_network_input(faces.crops_bgr, backend.input_layout, m.input)
             t.append(time.perf_counter_ns())
             logits = backend.infer(x, check_finite=False)   # the decode scans the logits
             t.append(time.perf_counter_ns())
             angles, raw_std, std = decode_calibrated(logits, m)
             t.append(time.perf_counter_ns())
-            poses = build_poses(faces, angles, std, raw_std, brightness, contrast, c.quality)
+            poses = build_poses(faces, angles, std, raw_std, c.quality)
             t.append(time.perf_counter_ns())
             return t, poses
 
@@ -552,7 +549,7 @@ def format_report(report: dict[str, Any]) -> str:
     if report["stages"]:
         lines += ["", ("where the time of estimate(frame, boxes=[box]) goes at batch 1 (minimum "
                        "ms per call of each stage; poses = infer_poses minus infer: layout, "
-                       "decode, quality, Pose objects; outside = checks + crop + poses; "
+                       "decode, Pose objects; outside = checks + crop + poses; "
                        "sum/infer = (outside + infer) / infer)"),
                   bc.format_table(STAGE_COLUMNS, report["stages"]),
                   "crop stage alone by face box height: " + ", ".join(
@@ -680,6 +677,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "model_dir": str(model_dir), "backbone": manifest.backbone,
         "input_size_px": manifest.input.size_px, "decode": decode_implementation(),
+        "crop": crop_implementation(),
         "frame": {"file": SAMPLE_FRAME, "shape": list(frame.shape), "box": list(box),
                   "box_height_px": box[3] - box[1]},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

@@ -3,7 +3,9 @@
 Everything a caller hands in is checked here against :class:`~gldpose_sdk.config.EstimatorConfig`
 before any pixel is touched: frame size, number of faces, box coordinates relative to the frame
 (a box must overlap it and may not reach absurdly far beyond it), crop aspect ratio. Cutting goes
-through :func:`gldpose_sdk.preprocess.cut_square`, whose cost is bounded by the output size.
+through :func:`gldpose_sdk.preprocess.cut_square_into`, whose cost is bounded by the output size,
+straight into the batch, with each crop's brightness and contrast taken in the same pass (while
+its pixels are in the CPU cache).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from gldpose_sdk.config import EstimatorConfig
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.manifest import NO_MARGIN, Manifest
 from gldpose_sdk.pose import Box
-from gldpose_sdk.preprocess import check_box, check_image, cut_square, inside_fraction, square_region
+from gldpose_sdk.preprocess import (check_box, check_image, cut_square_into, inside_fraction,
+                                    square_region)
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,17 @@ class FaceCrops:
         boxes: the face box of each crop, frame pixels (a crop's own extent for bare crops).
         scores: detector score of each (1.0 for boxes given by the caller).
         inside_frac: share of each crop that lay inside its frame.
+        brightness: mean pixel value of each crop, 0..1, float32 ``[N]``
+            (:func:`~gldpose_sdk.preprocess.crop_quality`).
+        contrast: pixel standard deviation of each crop, 0..1, float32 ``[N]``.
     """
 
     crops_bgr: np.ndarray
     boxes: tuple[Box, ...]
     scores: tuple[float, ...]
     inside_frac: tuple[float, ...]
+    brightness: np.ndarray
+    contrast: np.ndarray
 
 
 def check_frame_size(image: np.ndarray, config: EstimatorConfig, what: str = "frame") -> None:
@@ -70,15 +78,16 @@ def cut_faces(image: np.ndarray, found: Sequence[tuple[Box, float]], manifest: M
               config: EstimatorConfig) -> FaceCrops:
     """Crops of checked face boxes in one (already checked) frame."""
     _check_count(len(found), config, "face boxes")
-    size, rule = manifest.input.size_px, manifest.crop
+    size, rule, resize = manifest.input.size_px, manifest.crop, manifest.input.resize
+    n = len(found)
+    crops = np.empty((n, size, size, 3), np.uint8)
+    light, spread = np.empty(n, np.float32), np.empty(n, np.float32)
     regions = [square_region(image.shape, box, rule) for box, _ in found]
-    cuts = [cut_square(image, region, size, manifest.input.resize) for region in regions]
-    if len(cuts) == 1:   # one face (the real-time case): its fresh crop is the batch, no copy
-        crops = cuts[0][None]
-    else:
-        crops = np.stack(cuts) if cuts else np.empty((0, size, size, 3), np.uint8)
+    for i, region in enumerate(regions):
+        light[i], spread[i] = cut_square_into(image, region, size, resize, crops[i])
     return FaceCrops(crops, tuple(b for b, _ in found), tuple(float(s) for _, s in found),
-                     tuple(inside_fraction(image.shape, region) for region in regions))
+                     tuple(inside_fraction(image.shape, region) for region in regions),
+                     light, spread)
 
 
 def whole_crops(items: Sequence[np.ndarray], manifest: Manifest,
@@ -86,7 +95,9 @@ def whole_crops(items: Sequence[np.ndarray], manifest: Manifest,
     """Already-cut face crops of any size -> the network's square crops (no extra margin)."""
     _check_count(len(items), config, "crops")
     size = manifest.input.size_px
-    crops = np.empty((len(items), size, size, 3), np.uint8)
+    n = len(items)
+    crops = np.empty((n, size, size, 3), np.uint8)
+    light, spread = np.empty(n, np.float32), np.empty(n, np.float32)
     boxes = []
     for i, item in enumerate(items):
         crop = check_image(item, f"crop {i}")
@@ -96,8 +107,7 @@ def whole_crops(items: Sequence[np.ndarray], manifest: Manifest,
             raise InputError(f"crop {i} is {w}x{h}, more elongated than max_crop_aspect="
                              f"{config.max_crop_aspect:g}; a face crop is roughly square")
         box = (0.0, 0.0, float(w), float(h))
-        crops[i] = cut_square(crop, square_region(crop.shape, box, NO_MARGIN), size,
-                              manifest.input.resize)
+        light[i], spread[i] = cut_square_into(crop, square_region(crop.shape, box, NO_MARGIN),
+                                              size, manifest.input.resize, crops[i])
         boxes.append(box)
-    n = len(items)
-    return FaceCrops(crops, tuple(boxes), (1.0,) * n, (1.0,) * n)
+    return FaceCrops(crops, tuple(boxes), (1.0,) * n, (1.0,) * n, light, spread)

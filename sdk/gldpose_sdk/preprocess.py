@@ -12,11 +12,14 @@ A face box becomes the network input in three steps, identical in training and a
 
 Training calls :func:`prepare_crop` (steps 1-2, RGB), the SDK :func:`crop_bgr` then
 :func:`to_network_input`; both run the same step 2 code, so a model sees identical pixels in
-``gldpose eval``, in training and behind ``PoseEstimator``.
+``gldpose eval``, in training and behind ``PoseEstimator``. The SDK's batch builder cuts through
+:func:`cut_square_into`, which hands the common real-time case to the compiled crop
+(``csrc/crop.cpp``): the same bytes, checked against :func:`cut_square` before first use.
 """
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from pathlib import Path
 from typing import Sequence
@@ -29,12 +32,20 @@ from gldpose_sdk.manifest import CropRule, InputSpec
 from gldpose_sdk.pose import Box
 
 __all__ = ["Box", "IMAGE_SUFFIXES", "block_mean", "check_box", "check_image", "crop_bgr",
-           "cut_square", "inside_fraction", "normalise", "prepare_crop", "read_image_bgr",
-           "resize_square", "square_region", "to_network_input"]
+           "crop_implementation", "crop_quality", "cut_square", "cut_square_into",
+           "inside_fraction", "normalise", "prepare_crop", "read_image_bgr", "resize_square",
+           "square_region", "to_network_input"]
 #: File suffixes read as images (folders in ``gldpose predict``, calibration sets, ...).
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 #: Squares reaching outside the image are padded exactly up to this many output sides.
 EXACT_PAD_FACTOR = 4
+
+_LOG = logging.getLogger(__name__)
+
+try:  # the compiled crop (csrc/crop.cpp), the same bytes as cut_square; without it OpenCV
+    from gldpose_sdk import _crop as _compiled_crop
+except ImportError:
+    _compiled_crop = None
 
 
 def read_image_bgr(path: str | Path) -> np.ndarray:
@@ -187,6 +198,81 @@ def cut_square(image: np.ndarray, region: tuple[int, int, int], size_px: int,
         out[dy0:dy1, dx0:dx1] = cv2.resize(image[sy0:sy1, sx0:sx1], (dx1 - dx0, dy1 - dy0),
                                            interpolation=interp)
     return out
+
+
+def crop_quality(crops_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean brightness and pixel standard deviation (both 0..1, float32 ``[N]``) of each crop.
+
+    ``cv2.meanStdDev`` on the uint8 pixels, without a float copy of the batch: 4 us instead of
+    38 us per 96 px crop, 0.17 ms instead of 8.6 ms for 64 crops (same values to 1e-7).
+    """
+    n = crops_bgr.shape[0]
+    stats = np.empty((2, n), np.float64)
+    for i in range(n):
+        mean, std = cv2.meanStdDev(np.ascontiguousarray(crops_bgr[i]).reshape(-1, 1))
+        stats[0, i], stats[1, i] = mean[0, 0], std[0, 0]
+    stats /= 255.0
+    return stats[0].astype(np.float32), stats[1].astype(np.float32)
+
+
+#: The compiled crop covers shrink factors side / size below this (the area step by 2 at most).
+COMPILED_MAX_FACTOR = 3
+
+
+def cut_square_into(image: np.ndarray, region: tuple[int, int, int], size_px: int,
+                    resize: str, out: np.ndarray) -> tuple[float, float]:
+    """:func:`cut_square` written into ``out`` ``[size_px, size_px, 3]``, with the crop's
+    brightness and contrast as :func:`crop_quality` gives them.
+
+    A square inside the image with the ``area_linear`` filter, shrunk by less than
+    :data:`COMPILED_MAX_FACTOR`, is cut by the compiled crop (``gldpose_sdk._crop``) in one
+    pass: OpenCV's exact bytes (verified against :func:`cut_square` once per size, in this
+    process, before first use), and the statistics from the same pass. Everything else (other
+    filters, squares reaching outside, huge faces, no compiled crop) goes through
+    :func:`cut_square` and :func:`crop_quality`.
+    """
+    x0, y0, side = region
+    if (_compiled_crop is not None and resize == "area_linear" and x0 >= 0 and y0 >= 0
+            and side < COMPILED_MAX_FACTOR * size_px and x0 + side <= image.shape[1]
+            and y0 + side <= image.shape[0] and image.strides[1:] == (3, 1)
+            and compiled_crop_verified(size_px)):
+        mean, std = _compiled_crop.area_linear(image[y0:y0 + side, x0:x0 + side], size_px, out)
+        return mean / 255.0, std / 255.0
+    out[...] = cut_square(image, region, size_px, resize)
+    brightness, contrast = crop_quality(out[None])
+    return float(brightness[0]), float(contrast[0])
+
+
+def crop_implementation() -> str:
+    """The crop in use for the real-time path: ``"compiled"`` or ``"opencv"``."""
+    return "compiled" if _compiled_crop is not None else "opencv"
+
+
+@functools.lru_cache(maxsize=8)
+def compiled_crop_verified(size_px: int) -> bool:
+    """Whether the compiled crop gives :func:`cut_square`'s bytes and :func:`crop_quality`'s
+    statistics at this output size, on every kind of square it would be handed (enlarged,
+    equal, shrunk by less than 2, by 2 and just below 3), checked on random pixels once.
+
+    False (with a warning) if this machine's OpenCV rounds differently; the SDK then keeps to
+    OpenCV.
+    """
+    rng = np.random.default_rng(size_px)
+    frame = rng.integers(0, 256, (3 * size_px + 7, 3 * size_px + 11, 3), dtype=np.uint8)
+    sides = sorted({max(size_px // 2, 1), size_px - 1, size_px, size_px + 1, (5 * size_px) // 4,
+                    2 * size_px - 1, 2 * size_px, 2 * size_px + 1, 3 * size_px - 1} - {0})
+    out = np.empty((size_px, size_px, 3), np.uint8)
+    for side in sides:
+        region = (3, 5, side)
+        mean, std = _compiled_crop.area_linear(frame[5:5 + side, 3:3 + side], size_px, out)
+        expected = cut_square(frame, region, size_px, "area_linear")
+        light, spread = crop_quality(expected[None])
+        if not (np.array_equal(out, expected) and np.float32(mean / 255.0) == light[0]
+                and np.float32(std / 255.0) == spread[0]):
+            _LOG.warning("gldpose crop: the compiled crop differs from OpenCV's at %d -> %d px "
+                         "on this machine; cropping with OpenCV", side, size_px)
+            return False
+    return True
 
 
 def crop_bgr(image_bgr: np.ndarray, box: Sequence[float], crop: CropRule,

@@ -21,9 +21,9 @@ def test_quality_flags_match_their_limits_per_face() -> None:
     inside = (0.7, 1.0, 1.0, 1.0, 0.69)
     faces = FaceCrops(np.zeros((5, 8, 8, 3), np.uint8), tuple((0.0, 0.0, 8.0, 8.0 + i)
                                                               for i in range(5)),
-                      (1.0, 0.9, 0.8, 0.7, 0.6), inside)
+                      (1.0, 0.9, 0.8, 0.7, 0.6), inside, brightness, contrast)
     angles = np.arange(15, dtype=f32).reshape(5, 3)
-    poses = build_poses(faces, angles, std, std * 2, brightness, contrast, limits)
+    poses = build_poses(faces, angles, std, std * 2, limits)
     assert [p.quality.reasons for p in poses] == [
         (), ("uncertain yaw",), ("uncertain pitch", "uncertain roll"), ("dark",),
         ("outside frame", "flat")]

@@ -1,0 +1,371 @@
+// gldpose_sdk._crop: the manifest's "area_linear" crop filter (preprocess.resize_square) for a
+// square region of a BGR frame, in one call, with the crop's brightness statistics.
+//
+// resize_square("area_linear") is two OpenCV resizes: a whole-factor area average by
+// k = side // size (skipped for k = 1), then a bilinear resize to size x size. Training crops go
+// through the same function, so the SDK's crop must give the same bytes. This file reproduces
+// OpenCV's uint8 arithmetic exactly (checked against cv2 at first use by
+// gldpose_sdk.preprocess, and in tests/csrc/test_crop.py on every size the SDK can meet):
+//   area, k = 2:  (a + b + c + d + 2) >> 2
+//   area, k > 2:  round-half-even(float(sum of the k x k block) * float(1 / k^2))
+//   bilinear:     OpenCV's fixed-point path: per axis the source position
+//                 fx = float((dx + 0.5) * (1 / (dst / src)) - 0.5), weights
+//                 round(2048 * (1 - frac)), round(2048 * frac); horizontally the taps are
+//                 clamped to the row (position < 0 or >= last pixel: weight 2048 on the edge),
+//                 vertically only the row indices are clamped. Horizontal sums are exact ints
+//                 S; the vertical step is OpenCV's vector formula
+//                 (((S0 >> 4) * b0 >> 16) + ((S1 >> 4) * b1 >> 16) + 2) >> 2, saturated.
+// What it saves is not arithmetic but calls: OpenCV's two resizes, their buffers and thread
+// pool, a temporary crop and a separate cv2.meanStdDev pass cost 2-7x their warm time right
+// after the network has run (docs/results/latency.md, session 13).
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GLDPOSE_CROP_X86 1
+#include <immintrin.h>
+#endif
+
+namespace py = pybind11;
+
+namespace gldpose {
+namespace {
+
+constexpr int kChannels = 3;
+constexpr int kCoefBits = 11;                 // OpenCV's INTER_RESIZE_COEF_BITS
+constexpr int kCoefScale = 1 << kCoefBits;    // 2048
+// Largest output side accepted (the network input; bounds the scratch memory).
+constexpr int kMaxSize = 1024;
+
+struct Taps {
+    std::vector<int> first;          // first source index (second = first + 1, clamped)
+    std::vector<int> second;
+    std::vector<std::int32_t> w0;    // weights, w0 + w1 = 2048
+    std::vector<std::int32_t> w1;
+    std::vector<std::int16_t> pairs;   // per sample: w0, w1, w0, w1, w0, w1, 0, 0 (SIMD rows)
+};
+
+// OpenCV's bilinear taps for src -> dst samples along one axis. `clamp_position` is the
+// horizontal rule (position outside the row: all weight on the edge pixel); vertically OpenCV
+// keeps the weights and clamps only the row indices.
+Taps linear_taps(int src, int dst, bool clamp_position) {
+    Taps t;
+    t.first.resize(dst);
+    t.second.resize(dst);
+    t.w0.resize(dst);
+    t.w1.resize(dst);
+    const double scale = 1.0 / (static_cast<double>(dst) / src);
+    for (int d = 0; d < dst; ++d) {
+        float f = static_cast<float>((d + 0.5) * scale - 0.5);
+        int s = static_cast<int>(std::floor(f));
+        f -= static_cast<float>(s);
+        if (clamp_position) {
+            if (s < 0) {
+                f = 0.f;
+                s = 0;
+            }
+            if (s >= src - 1) {
+                f = 0.f;
+                s = src - 1;
+            }
+        }
+        // saturate_cast<short>(float): round half to even
+        t.w0[d] = static_cast<std::int32_t>(std::nearbyint((1.f - f) * kCoefScale));
+        t.w1[d] = static_cast<std::int32_t>(std::nearbyint(f * kCoefScale));
+        const std::int16_t p[8] = {static_cast<std::int16_t>(t.w0[d]),
+                                   static_cast<std::int16_t>(t.w1[d]),
+                                   static_cast<std::int16_t>(t.w0[d]),
+                                   static_cast<std::int16_t>(t.w1[d]),
+                                   static_cast<std::int16_t>(t.w0[d]),
+                                   static_cast<std::int16_t>(t.w1[d]), 0, 0};
+        t.pairs.insert(t.pairs.end(), p, p + 8);
+        t.first[d] = std::clamp(s, 0, src - 1);
+        t.second[d] = std::clamp(s + 1, 0, src - 1);
+    }
+    return t;
+}
+
+#ifdef GLDPOSE_CROP_X86
+bool has_ssse3() {
+    static const bool yes = __builtin_cpu_supports("ssse3");
+    return yes;
+}
+
+// Two output pixels of a 2x area step per SSSE3 step: the 12 bytes of four source pixels of
+// each row are paired per channel by pshufb and added by pmaddubsw (x 1), the two rows' sums
+// added, rounded and packed. Returns the first output pixel left to the scalar loop (the loads
+// stay inside the rows, the 8-byte store inside the output row).
+__attribute__((target("ssse3"))) int area2_row_ssse3(const std::uint8_t* a, const std::uint8_t* b,
+                                                     int m, std::uint8_t* out) {
+    const __m128i pair = _mm_setr_epi8(0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1);
+    const __m128i ones = _mm_set1_epi8(1);
+    const __m128i two = _mm_set1_epi16(2);
+    int x = 0;
+    for (; 6 * x + 16 <= 6 * m && 3 * x + 8 <= 3 * m; x += 2) {
+        const __m128i sa = _mm_maddubs_epi16(
+            _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 6 * x)), pair),
+            ones);
+        const __m128i sb = _mm_maddubs_epi16(
+            _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 6 * x)), pair),
+            ones);
+        const __m128i v = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(sa, sb), two), 2);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 3 * x), _mm_packus_epi16(v, v));
+    }
+    return x;
+}
+#endif
+
+// Mean of each k x k block of a (k*m)-pixel square at `src` (row stride `stride` bytes) into
+// the m x m x 3 image `dst` (rows of m * 3 bytes), with OpenCV's INTER_AREA rounding.
+void area_whole_factor(const std::uint8_t* src, std::int64_t stride, int k, int m,
+                       std::uint8_t* __restrict dst) {
+    const int row = m * kChannels;
+    if (k == 2) {
+        for (int y = 0; y < m; ++y) {
+            const std::uint8_t* __restrict a = src + (2 * y) * stride;
+            const std::uint8_t* __restrict b = a + stride;
+            std::uint8_t* __restrict out = dst + static_cast<std::int64_t>(y) * row;
+            int x = 0;
+#ifdef GLDPOSE_CROP_X86
+            if (has_ssse3()) x = area2_row_ssse3(a, b, m, out);
+#endif
+            for (; x < m; ++x) {
+                for (int c = 0; c < kChannels; ++c) {
+                    const int i = 6 * x + c;
+                    out[3 * x + c] = static_cast<std::uint8_t>(
+                        (a[i] + a[i + 3] + b[i] + b[i + 3] + 2) >> 2);
+                }
+            }
+        }
+        return;
+    }
+    const float scale = 1.f / static_cast<float>(k * k);
+    std::vector<std::int32_t> sums(static_cast<size_t>(row));
+    for (int y = 0; y < m; ++y) {
+        std::fill(sums.begin(), sums.end(), 0);
+        for (int dy = 0; dy < k; ++dy) {
+            const std::uint8_t* line = src + static_cast<std::int64_t>(k * y + dy) * stride;
+            for (int x = 0; x < m; ++x) {
+                for (int dx = 0; dx < k; ++dx) {
+                    const int i = (k * x + dx) * kChannels;
+                    for (int c = 0; c < kChannels; ++c) sums[x * kChannels + c] += line[i + c];
+                }
+            }
+        }
+        std::uint8_t* out = dst + static_cast<std::int64_t>(y) * row;
+        for (int i = 0; i < row; ++i) {
+            const float v = std::nearbyint(static_cast<float>(sums[i]) * scale);
+            out[i] = static_cast<std::uint8_t>(std::min(v, 255.f));
+        }
+    }
+}
+
+// One source row through the horizontal taps: exact integer sums [dst * 3] (+1 spare).
+void horizontal_scalar(const std::uint8_t* line, const Taps& tx, int from, int dst,
+                       std::int32_t* __restrict sums) {
+    for (int d = from; d < dst; ++d) {
+        const std::uint8_t* p0 = line + tx.first[d] * kChannels;
+        const std::uint8_t* p1 = line + tx.second[d] * kChannels;
+        const std::int32_t a0 = tx.w0[d], a1 = tx.w1[d];
+        for (int c = 0; c < kChannels; ++c) sums[d * kChannels + c] = p0[c] * a0 + p1[c] * a1;
+    }
+}
+
+#ifdef GLDPOSE_CROP_X86
+// The same with SSSE3, one output pixel per step: a 16-byte load at the first tap holds both
+// taps' three bytes; pshufb spreads them into int16 pairs (first, second) per channel, and
+// pmaddwd with the pairs (w0, w1) gives the three exact sums. Pixels whose load would pass the
+// row's end (`vector_end`) are left to the scalar loop.
+__attribute__((target("ssse3"))) void horizontal_ssse3(const std::uint8_t* line, const Taps& tx,
+                                                       int vector_end, int dst,
+                                                       std::int32_t* __restrict sums) {
+    const __m128i spread = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+    int d = 0;
+    for (; d < vector_end; ++d) {
+        const __m128i px = _mm_loadu_si128(
+            reinterpret_cast<const __m128i*>(line + tx.first[d] * kChannels));
+        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&tx.pairs[8 * d]));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(sums + d * kChannels),
+                         _mm_madd_epi16(_mm_shuffle_epi8(px, spread), w));
+    }
+    horizontal_scalar(line, tx, d, dst, sums);
+}
+
+// The vertical step for one output row (SSE2), 8 bytes per step, with the bytes' sum and sum of
+// squares; returns where the scalar tail starts.
+int vertical_sse2(const std::int32_t* __restrict s0, const std::int32_t* __restrict s1,
+                  std::int32_t b0, std::int32_t b1, int row, std::uint8_t* __restrict out,
+                  std::uint64_t& sum, std::uint64_t& sum_sq) {
+    const __m128i w0 = _mm_set1_epi16(static_cast<short>(b0));
+    const __m128i w1 = _mm_set1_epi16(static_cast<short>(b1));
+    const __m128i two = _mm_set1_epi16(2);
+    const __m128i zero = _mm_setzero_si128();
+    __m128i sad = zero, squares = zero;
+    int i = 0;
+    for (; i + 8 <= row; i += 8) {
+        const __m128i a = _mm_packs_epi32(
+            _mm_srai_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s0 + i)), 4),
+            _mm_srai_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s0 + i + 4)), 4));
+        const __m128i b = _mm_packs_epi32(
+            _mm_srai_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s1 + i)), 4),
+            _mm_srai_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s1 + i + 4)), 4));
+        __m128i v = _mm_add_epi16(_mm_add_epi16(_mm_mulhi_epi16(a, w0), _mm_mulhi_epi16(b, w1)),
+                                  two);
+        v = _mm_srai_epi16(v, 2);
+        const __m128i bytes = _mm_packus_epi16(v, v);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), bytes);
+        sad = _mm_add_epi64(sad, _mm_sad_epu8(bytes, zero));   // both halves hold the 8 bytes
+        const __m128i wide = _mm_unpacklo_epi8(bytes, zero);
+        squares = _mm_add_epi32(squares, _mm_madd_epi16(wide, wide));
+    }
+    std::uint32_t q[4];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q), squares);
+    sum += static_cast<std::uint64_t>(_mm_cvtsi128_si32(sad));
+    sum_sq += static_cast<std::uint64_t>(q[0]) + q[1] + q[2] + q[3];
+    return i;
+}
+
+#endif
+
+// Bilinear src x src x 3 (row stride `stride`) -> dst x dst x 3 into `out` (contiguous),
+// adding the output bytes and their squares to `sum` / `sum_sq`.
+void bilinear(const std::uint8_t* src, std::int64_t stride, int side, int dst,
+              std::uint8_t* __restrict out, std::uint64_t& sum, std::uint64_t& sum_sq) {
+    const Taps tx = linear_taps(side, dst, true);
+    const Taps ty = linear_taps(side, dst, false);
+    const int row = dst * kChannels;
+    std::vector<std::int32_t> rows(static_cast<size_t>(2 * row + 8));
+    std::int32_t* s0 = rows.data();
+    std::int32_t* s1 = rows.data() + row + 4;
+    // Output pixels whose 16-byte load at the first tap stays inside the source row.
+    int vector_end = 0;
+    while (vector_end < dst && tx.first[vector_end] * kChannels + 16 <= side * kChannels) {
+        ++vector_end;
+    }
+#ifdef GLDPOSE_CROP_X86
+    const bool simd = has_ssse3();
+#endif
+    auto horizontal = [&](const std::uint8_t* line, std::int32_t* sums) {
+#ifdef GLDPOSE_CROP_X86
+        if (simd) {
+            horizontal_ssse3(line, tx, vector_end, dst, sums);
+            return;
+        }
+#endif
+        horizontal_scalar(line, tx, 0, dst, sums);
+    };
+    int have0 = -1, have1 = -1;   // source rows now held in s0 / s1
+    for (int d = 0; d < dst; ++d) {
+        const int r0 = ty.first[d], r1 = ty.second[d];
+        if (r0 == have1 && r0 != have0) {   // moving down: the old second row is the new first
+            std::swap(s0, s1);
+            std::swap(have0, have1);
+        }
+        if (have0 != r0) {
+            horizontal(src + r0 * stride, s0);
+            have0 = r0;
+        }
+        if (have1 != r1) {
+            horizontal(src + r1 * stride, s1);
+            have1 = r1;
+        }
+        const std::int32_t b0 = ty.w0[d], b1 = ty.w1[d];
+        std::uint8_t* o = out + static_cast<std::int64_t>(d) * row;
+        int i = 0;
+#ifdef GLDPOSE_CROP_X86
+        i = vertical_sse2(s0, s1, b0, b1, row, o, sum, sum_sq);
+#endif
+        for (; i < row; ++i) {
+            const std::int32_t v =
+                ((((s0[i] >> 4) * b0) >> 16) + (((s1[i] >> 4) * b1) >> 16) + 2) >> 2;
+            const std::uint32_t byte = static_cast<std::uint32_t>(std::clamp(v, 0, 255));
+            o[i] = static_cast<std::uint8_t>(byte);
+            sum += byte;
+            sum_sq += byte * byte;
+        }
+    }
+}
+
+// The region's crop into `out` [size, size, 3]; returns (mean, std) of its bytes (0..255), the
+// numbers cv2.meanStdDev gives on the crop.
+py::tuple area_linear(const py::array& region, int size, py::array& out) {
+    if (region.ndim() != 3 || region.shape(2) != kChannels ||
+        !py::isinstance<py::array_t<std::uint8_t>>(region)) {
+        throw py::value_error("region must be a uint8 [side, side, 3] array");
+    }
+    const py::ssize_t side = region.shape(0);
+    if (region.shape(1) != side || side < 1) {
+        throw py::value_error("region must be a non-empty square");
+    }
+    if (region.strides(2) != 1 || region.strides(1) != kChannels || region.strides(0) < side * 3) {
+        throw py::value_error("region's pixels must be contiguous within each row");
+    }
+    if (size < 1 || size > kMaxSize) {
+        throw py::value_error("size must be in 1.." + std::to_string(kMaxSize));
+    }
+    if (out.ndim() != 3 || out.shape(0) != size || out.shape(1) != size ||
+        out.shape(2) != kChannels || !py::isinstance<py::array_t<std::uint8_t>>(out) ||
+        !(out.flags() & py::array::c_style) || !out.writeable()) {
+        throw py::value_error("out must be a writable C-contiguous uint8 [size, size, 3] array");
+    }
+    const auto* src = static_cast<const std::uint8_t*>(region.data());
+    const std::int64_t stride = region.strides(0);
+    auto* dst = static_cast<std::uint8_t*>(out.mutable_data());
+    std::uint64_t sum = 0, sum_sq = 0;
+    {
+        py::gil_scoped_release release;
+        const int s = static_cast<int>(side);
+        const int k = s / size;
+        if (s == size) {   // OpenCV's resize to the same size is a copy
+            const int row = size * kChannels;
+            for (int y = 0; y < size; ++y) {
+                const std::uint8_t* __restrict line = src + y * stride;
+                std::uint8_t* __restrict o = dst + static_cast<std::int64_t>(y) * row;
+                std::memcpy(o, line, static_cast<size_t>(row));
+                std::uint32_t line_sum = 0, line_sq = 0;
+                for (int i = 0; i < row; ++i) {
+                    line_sum += line[i];
+                    line_sq += static_cast<std::uint32_t>(line[i]) * line[i];
+                }
+                sum += line_sum;
+                sum_sq += line_sq;
+            }
+        } else if (k >= 2) {
+            const int m = s / k;
+            const int o = (s - k * m) / 2;
+            std::vector<std::uint8_t> shrunk(static_cast<size_t>(m) * m * kChannels);
+            area_whole_factor(src + o * stride + o * kChannels, stride, k, m, shrunk.data());
+            bilinear(shrunk.data(), static_cast<std::int64_t>(m) * kChannels, m, size, dst, sum,
+                     sum_sq);
+        } else {
+            bilinear(src, stride, s, size, dst, sum, sum_sq);
+        }
+    }
+    const double n = static_cast<double>(size) * size * kChannels;
+    const double mean = static_cast<double>(sum) / n;
+    const double var = std::max(static_cast<double>(sum_sq) / n - mean * mean, 0.0);
+    return py::make_tuple(mean, std::sqrt(var));
+}
+
+}  // namespace
+}  // namespace gldpose
+
+PYBIND11_MODULE(_crop, m) {
+    m.doc() = "The 'area_linear' crop filter with OpenCV's exact bytes, and the crop's statistics.";
+    m.def("area_linear", &gldpose::area_linear, py::arg("region"), py::arg("size"),
+          py::arg("out"),
+          R"doc(Resize a square uint8 BGR region [side, side, 3] (a view into a frame: pixels
+contiguous within rows, any row stride) to [size, size, 3] into `out`, as
+gldpose_sdk.preprocess.resize_square(region, size, "area_linear") does with OpenCV: a
+whole-factor area average by side // size when that is 2 or more (on the centred square it
+divides), then bilinear. Returns (mean, std) of the crop's bytes, as cv2.meanStdDev over all of
+them. Releases the GIL. Raises ValueError for other dtypes, shapes or layouts.)doc");
+}

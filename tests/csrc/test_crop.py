@@ -1,0 +1,145 @@
+"""The compiled crop ``gldpose_sdk._crop`` (csrc/crop.cpp) against OpenCV's bytes.
+
+The SDK's crop must give the pixels training saw (``preprocess.cut_square``, OpenCV): every
+byte equal, and the brightness/contrast equal to ``crop_quality``'s float32 values.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_crop = pytest.importorskip(
+    "gldpose_sdk._crop",
+    reason="compiled crop not built (pip install . , or cmake -S . -B build/dev && "
+    "cmake --build build/dev for an in-place build)",
+)
+
+from gldpose_sdk import preprocess  # noqa: E402
+from gldpose_sdk.preprocess import crop_quality, cut_square, cut_square_into  # noqa: E402
+
+RNG = np.random.default_rng(12)
+FRAME = RNG.integers(0, 256, (700, 901, 3), dtype=np.uint8)
+
+
+def compiled(view: np.ndarray, size: int) -> tuple[np.ndarray, float, float]:
+    out = np.empty((size, size, 3), np.uint8)
+    mean, std = _crop.area_linear(view, size, out)
+    return out, mean, std
+
+
+def assert_same_as_opencv(frame: np.ndarray, x0: int, y0: int, side: int, size: int) -> None:
+    out, mean, std = compiled(frame[y0:y0 + side, x0:x0 + side], size)
+    expected = cut_square(frame, (x0, y0, side), size, "area_linear")
+    np.testing.assert_array_equal(out, expected, err_msg=f"side {side} -> {size}")
+    light, spread = crop_quality(expected[None])
+    assert np.float32(mean / 255.0) == light[0] and np.float32(std / 255.0) == spread[0]
+
+
+@pytest.mark.parametrize("size", [96, 64, 112, 60])
+def test_every_side_the_sdk_hands_it_gives_opencvs_bytes(size: int) -> None:
+    # enlarging, equal, bilinear shrink (k = 1) and area-by-2 then bilinear (k = 2)
+    for side in range(2, 3 * size):
+        x0 = int(RNG.integers(0, FRAME.shape[1] - side + 1))
+        y0 = int(RNG.integers(0, FRAME.shape[0] - side + 1))
+        assert_same_as_opencv(FRAME, x0, y0, side, size)
+
+
+@pytest.mark.parametrize("side", [300, 305, 399, 480])
+def test_larger_factors_are_exact_too(side: int) -> None:
+    # k = 3, 4: the generic area step (the SDK hands these to OpenCV, the function is exact)
+    assert_same_as_opencv(FRAME, 17, 40, side, 96)
+
+
+@settings(max_examples=60, deadline=None)
+@given(side=st.integers(2, 287), x=st.floats(0, 1), y=st.floats(0, 1),
+       flat=st.sampled_from([None, 0, 255, 128]))
+def test_random_regions_at_any_place_of_a_frame(side: int, x: float, y: float,
+                                                flat: int | None) -> None:
+    frame = FRAME[:300, :420] if flat is None else np.full((300, 420, 3), flat, np.uint8)
+    x0, y0 = int(x * (420 - side)), int(y * (300 - side))
+    assert_same_as_opencv(frame, x0, y0, side, 96)
+
+
+def test_region_touching_the_frames_right_and_bottom_edges() -> None:
+    # the vector loads must stay inside the rows: a region ending at the frame's last byte
+    frame = np.ascontiguousarray(FRAME[:239, :239])
+    assert_same_as_opencv(frame, 0, 0, 239, 96)
+    assert_same_as_opencv(frame, 239 - 130, 239 - 130, 130, 96)
+
+
+def test_rejects_what_it_cannot_read() -> None:
+    out = np.empty((96, 96, 3), np.uint8)
+    region = FRAME[:120, :120]
+    for bad in (region.astype(np.float32), region[:, :, :2], region[:, ::-1], region[:, :119],
+                region[..., 0]):
+        with pytest.raises(ValueError):
+            _crop.area_linear(bad, 96, out)
+    for bad_out in (np.empty((96, 96, 3), np.float32), np.empty((95, 96, 3), np.uint8),
+                    np.empty((96, 96, 6), np.uint8)[:, :, :3]):
+        with pytest.raises(ValueError):
+            _crop.area_linear(region, 96, bad_out)
+    frozen = np.empty((96, 96, 3), np.uint8)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError):
+        _crop.area_linear(region, 96, frozen)
+    with pytest.raises(ValueError):
+        _crop.area_linear(region, 0, out)
+
+
+@pytest.mark.parametrize("region, resize", [
+    ((100, 80, 169), "area_linear"),     # compiled
+    ((-30, 80, 169), "area_linear"),     # reaches outside: padded by OpenCV
+    ((100, 80, 350), "area_linear"),     # factor 3: OpenCV
+    ((100, 80, 169), "area"),            # another filter: OpenCV
+    ((850, 650, 120), "area_linear"),    # over the bottom-right corner
+])
+def test_cut_square_into_equals_cut_square_on_every_path(region: tuple[int, int, int],
+                                                         resize: str) -> None:
+    out = np.empty((96, 96, 3), np.uint8)
+    light, spread = cut_square_into(FRAME, region, 96, resize, out)
+    expected = cut_square(FRAME, region, 96, resize)
+    np.testing.assert_array_equal(out, expected)
+    ref_light, ref_spread = crop_quality(expected[None])
+    assert (np.float32(light), np.float32(spread)) == (ref_light[0], ref_spread[0])
+
+
+def test_the_sdk_keeps_to_opencv_where_the_compiled_crop_disagrees(monkeypatch, caplog) -> None:
+    class OffByOne:
+        @staticmethod
+        def area_linear(view: np.ndarray, size: int, out: np.ndarray) -> tuple[float, float]:
+            mean, std = _crop.area_linear(view, size, out)
+            out[0, 0, 0] ^= 1
+            return mean, std
+
+    monkeypatch.setattr(preprocess, "_compiled_crop", OffByOne)
+    preprocess.compiled_crop_verified.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="gldpose_sdk.preprocess"):
+            assert not preprocess.compiled_crop_verified(96)
+            out = np.empty((96, 96, 3), np.uint8)
+            cut_square_into(FRAME, (100, 80, 169), 96, "area_linear", out)
+        np.testing.assert_array_equal(out, cut_square(FRAME, (100, 80, 169), 96, "area_linear"))
+        assert "differs from OpenCV's" in caplog.text
+    finally:
+        monkeypatch.undo()
+        preprocess.compiled_crop_verified.cache_clear()
+    assert preprocess.compiled_crop_verified(96)   # the real one agrees
+
+
+def test_estimate_gives_the_same_poses_with_and_without_the_compiled_crop(monkeypatch) -> None:
+    pytest.importorskip("onnxruntime")
+    from gldpose_sdk import PoseEstimator
+
+    frame = np.ascontiguousarray(FRAME[:480, :640])
+    boxes = [(200.0, 120.0, 369.0, 289.0), (20.0, 30.0, 120.0, 130.0), (590.0, 400.0, 700.0, 520.0)]
+    with PoseEstimator(backend="onnxruntime") as est:
+        with_compiled = est.estimate(frame, boxes=boxes)
+        crops = [np.ascontiguousarray(frame[10:150, 20:160]), frame[100:160, 300:350]]
+        crops_compiled = est.estimate_crops(crops)
+        monkeypatch.setattr(preprocess, "_compiled_crop", None)
+        assert est.estimate(frame, boxes=boxes) == with_compiled
+        assert est.estimate_crops(crops) == crops_compiled
