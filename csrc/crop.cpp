@@ -123,48 +123,42 @@ __attribute__((target("ssse3"))) int area2_row_ssse3(const std::uint8_t* a, cons
 }
 #endif
 
-// Mean of each k x k block of a (k*m)-pixel square at `src` (row stride `stride` bytes) into
-// the m x m x 3 image `dst` (rows of m * 3 bytes), with OpenCV's INTER_AREA rounding.
-void area_whole_factor(const std::uint8_t* src, std::int64_t stride, int k, int m,
-                       std::uint8_t* __restrict dst) {
+// Row y of the means of k x k blocks of a (k*m)-pixel square at `src` (row stride `stride`
+// bytes) into `out` (m * 3 bytes), with OpenCV's INTER_AREA rounding. `sums` is scratch of
+// m * 3 ints (k > 2 only).
+void area_row(const std::uint8_t* src, std::int64_t stride, int k, int m, int y,
+              std::uint8_t* __restrict out, std::int32_t* __restrict sums) {
     const int row = m * kChannels;
     if (k == 2) {
-        for (int y = 0; y < m; ++y) {
-            const std::uint8_t* __restrict a = src + (2 * y) * stride;
-            const std::uint8_t* __restrict b = a + stride;
-            std::uint8_t* __restrict out = dst + static_cast<std::int64_t>(y) * row;
-            int x = 0;
+        const std::uint8_t* __restrict a = src + (2 * y) * stride;
+        const std::uint8_t* __restrict b = a + stride;
+        int x = 0;
 #ifdef GLDPOSE_CROP_X86
-            if (has_ssse3()) x = area2_row_ssse3(a, b, m, out);
+        if (has_ssse3()) x = area2_row_ssse3(a, b, m, out);
 #endif
-            for (; x < m; ++x) {
-                for (int c = 0; c < kChannels; ++c) {
-                    const int i = 6 * x + c;
-                    out[3 * x + c] = static_cast<std::uint8_t>(
-                        (a[i] + a[i + 3] + b[i] + b[i + 3] + 2) >> 2);
-                }
+        for (; x < m; ++x) {
+            for (int c = 0; c < kChannels; ++c) {
+                const int i = 6 * x + c;
+                out[3 * x + c] = static_cast<std::uint8_t>((a[i] + a[i + 3] + b[i] + b[i + 3] + 2) >>
+                                                           2);
             }
         }
         return;
     }
     const float scale = 1.f / static_cast<float>(k * k);
-    std::vector<std::int32_t> sums(static_cast<size_t>(row));
-    for (int y = 0; y < m; ++y) {
-        std::fill(sums.begin(), sums.end(), 0);
-        for (int dy = 0; dy < k; ++dy) {
-            const std::uint8_t* line = src + static_cast<std::int64_t>(k * y + dy) * stride;
-            for (int x = 0; x < m; ++x) {
-                for (int dx = 0; dx < k; ++dx) {
-                    const int i = (k * x + dx) * kChannels;
-                    for (int c = 0; c < kChannels; ++c) sums[x * kChannels + c] += line[i + c];
-                }
+    std::fill(sums, sums + row, 0);
+    for (int dy = 0; dy < k; ++dy) {
+        const std::uint8_t* line = src + static_cast<std::int64_t>(k * y + dy) * stride;
+        for (int x = 0; x < m; ++x) {
+            for (int dx = 0; dx < k; ++dx) {
+                const int i = (k * x + dx) * kChannels;
+                for (int c = 0; c < kChannels; ++c) sums[x * kChannels + c] += line[i + c];
             }
         }
-        std::uint8_t* out = dst + static_cast<std::int64_t>(y) * row;
-        for (int i = 0; i < row; ++i) {
-            const float v = std::nearbyint(static_cast<float>(sums[i]) * scale);
-            out[i] = static_cast<std::uint8_t>(std::min(v, 255.f));
-        }
+    }
+    for (int i = 0; i < row; ++i) {
+        const float v = std::nearbyint(static_cast<float>(sums[i]) * scale);
+        out[i] = static_cast<std::uint8_t>(std::min(v, 255.f));
     }
 }
 
@@ -235,10 +229,13 @@ int vertical_sse2(const std::int32_t* __restrict s0, const std::int32_t* __restr
 
 #endif
 
-// Bilinear src x src x 3 (row stride `stride`) -> dst x dst x 3 into `out` (contiguous),
-// adding the output bytes and their squares to `sum` / `sum_sq`.
-void bilinear(const std::uint8_t* src, std::int64_t stride, int side, int dst,
-              std::uint8_t* __restrict out, std::uint64_t& sum, std::uint64_t& sum_sq) {
+// Bilinear side x side x 3 -> dst x dst x 3 into `out` (contiguous), adding the output bytes and
+// their squares to `sum` / `sum_sq`. `row_of(r)` gives source row r (side * 3 bytes), valid
+// until its next call: a row of the frame, or a row of the area step made on demand, so the
+// shrunk image is never stored whole.
+template <class RowOf>
+void bilinear(RowOf row_of, int side, int dst, std::uint8_t* __restrict out, std::uint64_t& sum,
+              std::uint64_t& sum_sq) {
     const Taps tx = linear_taps(side, dst, true);
     const Taps ty = linear_taps(side, dst, false);
     const int row = dst * kChannels;
@@ -270,11 +267,11 @@ void bilinear(const std::uint8_t* src, std::int64_t stride, int side, int dst,
             std::swap(have0, have1);
         }
         if (have0 != r0) {
-            horizontal(src + r0 * stride, s0);
+            horizontal(row_of(r0), s0);
             have0 = r0;
         }
         if (have1 != r1) {
-            horizontal(src + r1 * stride, s1);
+            horizontal(row_of(r1), s1);
             have1 = r1;
         }
         const std::int32_t b0 = ty.w0[d], b1 = ty.w1[d];
@@ -340,13 +337,17 @@ py::tuple area_linear(const py::array& region, int size, py::array& out) {
             }
         } else if (k >= 2) {
             const int m = s / k;
-            const int o = (s - k * m) / 2;
-            std::vector<std::uint8_t> shrunk(static_cast<size_t>(m) * m * kChannels);
-            area_whole_factor(src + o * stride + o * kChannels, stride, k, m, shrunk.data());
-            bilinear(shrunk.data(), static_cast<std::int64_t>(m) * kChannels, m, size, dst, sum,
-                     sum_sq);
+            const std::uint8_t* square = src + (s - k * m) / 2 * (stride + kChannels);
+            std::vector<std::uint8_t> line(static_cast<size_t>(m) * kChannels + 16);
+            std::vector<std::int32_t> sums(static_cast<size_t>(m) * kChannels);
+            bilinear(
+                [&](int r) {
+                    area_row(square, stride, k, m, r, line.data(), sums.data());
+                    return static_cast<const std::uint8_t*>(line.data());
+                },
+                m, size, dst, sum, sum_sq);
         } else {
-            bilinear(src, stride, s, size, dst, sum, sum_sq);
+            bilinear([&](int r) { return src + r * stride; }, s, size, dst, sum, sum_sq);
         }
     }
     const double n = static_cast<double>(size) * size * kChannels;
