@@ -92,6 +92,9 @@ def _train_parser() -> argparse.ArgumentParser:
                         "renders) or synth:COUNT[:SEED[:DIST]] to render it on first use")
     p.add_argument("--mix-dataset", choices=_dataset_names())
     p.add_argument("--mix-fraction", type=float, help="share of each epoch from --mix-data")
+    p.add_argument("--yaw-balance", type=float,
+                   help="0-1: draw the training crops weighted by their |yaw| band's count to "
+                        "this negative power (1: every 10-degree band equally often)")
     p.add_argument("--save-half", action=argparse.BooleanOptionalAction, default=None,
                    help="store the kept weights as fp16")
     p.add_argument("--keep", choices=KEEP_RULES,

@@ -103,6 +103,8 @@ class TrainConfig:
     mix_dataset: str = "synthetic"        # second training source (e.g. renders) ...
     mix_data: str = ""                    # ... its folder, or synth:COUNT[:SEED] to render it
     mix_fraction: float = 0.0             # share of each epoch drawn from it
+    yaw_balance: float = 0.0              # resident feed: draw the main set's crops with weight
+                                          # (count of their |yaw| band)^-yaw_balance (0: each once)
     channels_last: bool = False
     save_half: bool = False               # store the kept weights as fp16 safetensors
     keep: str = "best"                    # best: lowest validation MAE; last: the final weights
@@ -131,6 +133,10 @@ class TrainConfig:
                      "distill_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.yaw_balance <= 1:
+            raise ValueError(f"yaw_balance must be in [0, 1], got {self.yaw_balance}")
+        if self.yaw_balance and not self.resident:
+            raise ValueError("yaw_balance needs the resident feed (resident=True)")
         if not 0 <= self.mix_fraction < 1:
             raise ValueError(f"mix_fraction must be in [0, 1), got {self.mix_fraction}")
         if not 0 <= self.val_fraction < 1:

@@ -105,17 +105,33 @@ class BankDataset(Dataset):
         return self.bank.angles_deg.astype(np.float64)
 
 
+#: Width of the |yaw| bands that :class:`ResidentFeed`'s ``yaw_balance`` evens out (degrees).
+YAW_BAND_DEG = 10.0
+
+
+def yaw_band_weights(yaw_deg: np.ndarray, balance: float) -> np.ndarray:
+    """Draw probabilities ``[N]``: (count of each crop's |yaw| band) ** -balance, summing to 1."""
+    band = np.minimum(np.abs(yaw_deg) // YAW_BAND_DEG, 90 // YAW_BAND_DEG).astype(np.int64)
+    counts = np.bincount(band)
+    weights = counts[band].astype(np.float64) ** -balance
+    return weights / weights.sum()
+
+
 class ResidentFeed:
     """Batches cut from device-resident banks, mixed at fixed shares, augmented on the device.
 
     Args:
         banks: the main bank first, then extra sources (e.g. renders).
         fractions: share of each epoch per extra source; the main bank is seen once per epoch.
+        yaw_balance: 0 (each main crop once per epoch) to 1: the main bank's draws (as many
+            as it has crops, with replacement) weighted by the count of each crop's
+            :data:`YAW_BAND_DEG`-wide |yaw| band to the power ``-yaw_balance``; 1 draws every
+            band equally often. Large poses are rare in real sets; this shows them more often.
     """
 
     def __init__(self, banks: Sequence[CropBank], fractions: Sequence[float], batch_size: int, *,
                  spec: InputSpec, bins: BinSpec, augment: ResidentAugment, device: str,
-                 seed: int, rank: int = 0, world: int = 1) -> None:
+                 seed: int, rank: int = 0, world: int = 1, yaw_balance: float = 0.0) -> None:
         if len(fractions) != len(banks) - 1:
             raise ValueError("need one fraction per extra bank")
         self.spec, self.bins, self.augment, self.device = spec, bins, augment, torch.device(device)
@@ -129,12 +145,17 @@ class ResidentFeed:
             else np.array([main])
         self._counts[0] = main
         self.steps_per_epoch = max(1, int(self._counts.sum()) // world // batch_size)
+        self._main_weights = (yaw_band_weights(banks[0].angles_deg[:, 0], yaw_balance)
+                              if yaw_balance else None)
 
     def _epoch_indices(self, epoch: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, epoch, 11])
         parts = []
         for k, count in enumerate(self._counts):
             size = self._starts[k + 1] - self._starts[k]
+            if k == 0 and self._main_weights is not None:
+                parts.append(rng.choice(size, int(count), p=self._main_weights))
+                continue
             reps = np.concatenate([rng.permutation(size) for _ in range(-(-int(count) // size))])
             parts.append(self._starts[k] + reps[:count])
         allidx = np.concatenate(parts)

@@ -150,7 +150,7 @@ def build_feed(cfg: TrainConfig, bins: BinSpec, rank: int = 0, world: int = 1,
         fractions.append(cfg.mix_fraction)
     feed = ResidentFeed(banks, fractions, cfg.batch_size, spec=spec, bins=bins,
                         augment=cfg.resident_augment, device=device, seed=cfg.seed, rank=rank,
-                        world=world)
+                        world=world, yaw_balance=cfg.yaw_balance)
     val_set = BankDataset(_bank(val, size, "validation crops"), spec) if len(val) else val
     return feed, val_set, manifest_crop(cfg, train)
 
