@@ -677,7 +677,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "model_dir": str(model_dir), "backbone": manifest.backbone,
         "input_size_px": manifest.input.size_px, "decode": decode_implementation(),
-        "crop": crop_implementation(),
+        "crop": crop_implementation(manifest.input),
         "frame": {"file": SAMPLE_FRAME, "shape": list(frame.shape), "box": list(box),
                   "box_height_px": box[3] - box[1]},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

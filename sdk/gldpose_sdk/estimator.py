@@ -38,7 +38,7 @@ from gldpose_sdk.hardware import PlatformInfo, detect_platform
 from gldpose_sdk.inference import infer_poses
 from gldpose_sdk.manifest import read_manifest
 from gldpose_sdk.pose import Box, Pose
-from gldpose_sdk.preprocess import check_box, check_image
+from gldpose_sdk.preprocess import check_box, check_image, crop_implementation
 from gldpose_sdk.selection import select_backend
 from gldpose_sdk.track import FaceTracker, RegionTracker, TrackConfig
 from gldpose_sdk.video import (
@@ -82,6 +82,8 @@ class EstimatorInfo:
         input_size_px: side of the square network input.
         decode: ``"compiled"`` (C++ extension) or ``"numpy"``.
         detector: the face detector used for frames without boxes.
+        crop: ``"compiled"`` (C++ extension, checked against OpenCV) or ``"opencv"``: what cuts
+            faces inside the frame (:func:`gldpose_sdk.preprocess.crop_implementation`).
     """
 
     backend: BackendInfo
@@ -97,6 +99,7 @@ class EstimatorInfo:
     input_size_px: int
     decode: str
     detector: str
+    crop: str
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -328,7 +331,8 @@ class PoseEstimator:
         return EstimatorInfo(self._backend.describe(), sel.requested, sel.platform, sel.skipped,
                              sel.timings_ms, sel.timing_source, sel.num_threads,
                              sel.thread_timings_ms, str(self.model_dir), self.manifest.backbone,
-                             self.manifest.input.size_px, decode_implementation(), det_name)
+                             self.manifest.input.size_px, decode_implementation(), det_name,
+                             crop_implementation(self.manifest.input))
 
     @property
     def backend(self) -> Backend:

@@ -243,9 +243,16 @@ def cut_square_into(image: np.ndarray, region: tuple[int, int, int], size_px: in
     return float(brightness[0]), float(contrast[0])
 
 
-def crop_implementation() -> str:
-    """The crop in use for the real-time path: ``"compiled"`` or ``"opencv"``."""
-    return "compiled" if _compiled_crop is not None else "opencv"
+def crop_implementation(spec: InputSpec | None = None) -> str:
+    """``"compiled"`` when faces inside the frame are cut by the compiled crop (for a model's
+    input ``spec``: its filter is ``area_linear`` and the check at its size passed), else
+    ``"opencv"``."""
+    if _compiled_crop is None:
+        return "opencv"
+    if spec is None:
+        return "compiled"
+    return ("compiled" if spec.resize == "area_linear" and compiled_crop_verified(spec.size_px)
+            else "opencv")
 
 
 @functools.lru_cache(maxsize=8)

@@ -137,9 +137,11 @@ def test_estimate_gives_the_same_poses_with_and_without_the_compiled_crop(monkey
     frame = np.ascontiguousarray(FRAME[:480, :640])
     boxes = [(200.0, 120.0, 369.0, 289.0), (20.0, 30.0, 120.0, 130.0), (590.0, 400.0, 700.0, 520.0)]
     with PoseEstimator(backend="onnxruntime") as est:
+        assert est.describe().crop == "compiled"
         with_compiled = est.estimate(frame, boxes=boxes)
         crops = [np.ascontiguousarray(frame[10:150, 20:160]), frame[100:160, 300:350]]
         crops_compiled = est.estimate_crops(crops)
         monkeypatch.setattr(preprocess, "_compiled_crop", None)
+        assert est.describe().crop == "opencv"
         assert est.estimate(frame, boxes=boxes) == with_compiled
         assert est.estimate_crops(crops) == crops_compiled

@@ -108,6 +108,8 @@ def test_describe(estimator: PoseEstimator, tiny_model_dir: Path) -> None:
     assert data["backend"]["artefact_sha256"] == estimator.manifest.find("safetensors").sha256
     compiled = importlib.util.find_spec("gldpose_sdk._decode") is not None
     assert data["decode"] == decode_implementation() == ("compiled" if compiled else "numpy")
+    # the tiny model's filter is OpenCV's plain area resize, which the compiled crop does not do
+    assert estimator.manifest.input.resize == "area" and data["crop"] == "opencv"
     assert "pytorch" in repr(estimator)
 
 
