@@ -127,14 +127,16 @@ __attribute__((target("ssse3"))) int area2_row_ssse3(const std::uint8_t* a, cons
 // bytes) into `out` (m * 3 bytes), with OpenCV's INTER_AREA rounding. `sums` is scratch of
 // m * 3 ints (k > 2 only).
 void area_row(const std::uint8_t* src, std::int64_t stride, int k, int m, int y,
-              std::uint8_t* __restrict out, std::int32_t* __restrict sums) {
+              std::uint8_t* __restrict out, std::int32_t* __restrict sums, bool simd) {
     const int row = m * kChannels;
     if (k == 2) {
         const std::uint8_t* __restrict a = src + (2 * y) * stride;
         const std::uint8_t* __restrict b = a + stride;
         int x = 0;
 #ifdef GLDPOSE_CROP_X86
-        if (has_ssse3()) x = area2_row_ssse3(a, b, m, out);
+        if (simd) x = area2_row_ssse3(a, b, m, out);
+#else
+        (void)simd;
 #endif
         for (; x < m; ++x) {
             for (int c = 0; c < kChannels; ++c) {
@@ -235,7 +237,7 @@ int vertical_sse2(const std::int32_t* __restrict s0, const std::int32_t* __restr
 // shrunk image is never stored whole.
 template <class RowOf>
 void bilinear(RowOf row_of, int side, int dst, std::uint8_t* __restrict out, std::uint64_t& sum,
-              std::uint64_t& sum_sq) {
+              std::uint64_t& sum_sq, bool simd) {
     const Taps tx = linear_taps(side, dst, true);
     const Taps ty = linear_taps(side, dst, false);
     const int row = dst * kChannels;
@@ -247,9 +249,6 @@ void bilinear(RowOf row_of, int side, int dst, std::uint8_t* __restrict out, std
     while (vector_end < dst && tx.first[vector_end] * kChannels + 16 <= side * kChannels) {
         ++vector_end;
     }
-#ifdef GLDPOSE_CROP_X86
-    const bool simd = has_ssse3();
-#endif
     auto horizontal = [&](const std::uint8_t* line, std::int32_t* sums) {
 #ifdef GLDPOSE_CROP_X86
         if (simd) {
@@ -278,7 +277,7 @@ void bilinear(RowOf row_of, int side, int dst, std::uint8_t* __restrict out, std
         std::uint8_t* o = out + static_cast<std::int64_t>(d) * row;
         int i = 0;
 #ifdef GLDPOSE_CROP_X86
-        i = vertical_sse2(s0, s1, b0, b1, row, o, sum, sum_sq);
+        if (simd) i = vertical_sse2(s0, s1, b0, b1, row, o, sum, sum_sq);
 #endif
         for (; i < row; ++i) {
             const std::int32_t v =
@@ -293,7 +292,7 @@ void bilinear(RowOf row_of, int side, int dst, std::uint8_t* __restrict out, std
 
 // The region's crop into `out` [size, size, 3]; returns (mean, std) of its bytes (0..255), the
 // numbers cv2.meanStdDev gives on the crop.
-py::tuple area_linear(const py::array& region, int size, py::array& out) {
+py::tuple area_linear(const py::array& region, int size, py::array& out, bool simd) {
     if (region.ndim() != 3 || region.shape(2) != kChannels ||
         !py::isinstance<py::array_t<std::uint8_t>>(region)) {
         throw py::value_error("region must be a uint8 [side, side, 3] array");
@@ -317,6 +316,11 @@ py::tuple area_linear(const py::array& region, int size, py::array& out) {
     const std::int64_t stride = region.strides(0);
     auto* dst = static_cast<std::uint8_t*>(out.mutable_data());
     std::uint64_t sum = 0, sum_sq = 0;
+#ifdef GLDPOSE_CROP_X86
+    simd = simd && has_ssse3();
+#else
+    simd = false;
+#endif
     {
         py::gil_scoped_release release;
         const int s = static_cast<int>(side);
@@ -342,12 +346,12 @@ py::tuple area_linear(const py::array& region, int size, py::array& out) {
             std::vector<std::int32_t> sums(static_cast<size_t>(m) * kChannels);
             bilinear(
                 [&](int r) {
-                    area_row(square, stride, k, m, r, line.data(), sums.data());
+                    area_row(square, stride, k, m, r, line.data(), sums.data(), simd);
                     return static_cast<const std::uint8_t*>(line.data());
                 },
-                m, size, dst, sum, sum_sq);
+                m, size, dst, sum, sum_sq, simd);
         } else {
-            bilinear([&](int r) { return src + r * stride; }, s, size, dst, sum, sum_sq);
+            bilinear([&](int r) { return src + r * stride; }, s, size, dst, sum, sum_sq, simd);
         }
     }
     const double n = static_cast<double>(size) * size * kChannels;
@@ -362,11 +366,12 @@ py::tuple area_linear(const py::array& region, int size, py::array& out) {
 PYBIND11_MODULE(_crop, m) {
     m.doc() = "The 'area_linear' crop filter with OpenCV's exact bytes, and the crop's statistics.";
     m.def("area_linear", &gldpose::area_linear, py::arg("region"), py::arg("size"),
-          py::arg("out"),
+          py::arg("out"), py::arg("simd") = true,
           R"doc(Resize a square uint8 BGR region [side, side, 3] (a view into a frame: pixels
 contiguous within rows, any row stride) to [size, size, 3] into `out`, as
 gldpose_sdk.preprocess.resize_square(region, size, "area_linear") does with OpenCV: a
 whole-factor area average by side // size when that is 2 or more (on the centred square it
 divides), then bilinear. Returns (mean, std) of the crop's bytes, as cv2.meanStdDev over all of
-them. Releases the GIL. Raises ValueError for other dtypes, shapes or layouts.)doc");
+them. simd=False runs the portable scalar code (what CPUs without SSSE3 and non-x86 builds
+run; for tests). Releases the GIL. Raises ValueError for other dtypes, shapes or layouts.)doc");
 }

@@ -25,33 +25,37 @@ RNG = np.random.default_rng(12)
 FRAME = RNG.integers(0, 256, (700, 901, 3), dtype=np.uint8)
 
 
-def compiled(view: np.ndarray, size: int) -> tuple[np.ndarray, float, float]:
+def compiled(view: np.ndarray, size: int, simd: bool = True) -> tuple[np.ndarray, float, float]:
     out = np.empty((size, size, 3), np.uint8)
-    mean, std = _crop.area_linear(view, size, out)
+    mean, std = _crop.area_linear(view, size, out, simd=simd)
     return out, mean, std
 
 
-def assert_same_as_opencv(frame: np.ndarray, x0: int, y0: int, side: int, size: int) -> None:
-    out, mean, std = compiled(frame[y0:y0 + side, x0:x0 + side], size)
+def assert_same_as_opencv(frame: np.ndarray, x0: int, y0: int, side: int, size: int,
+                          simd: bool = True) -> None:
+    out, mean, std = compiled(frame[y0:y0 + side, x0:x0 + side], size, simd)
     expected = cut_square(frame, (x0, y0, side), size, "area_linear")
     np.testing.assert_array_equal(out, expected, err_msg=f"side {side} -> {size}")
     light, spread = crop_quality(expected[None])
     assert np.float32(mean / 255.0) == light[0] and np.float32(std / 255.0) == spread[0]
 
 
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "scalar"])
 @pytest.mark.parametrize("size", [96, 64, 112, 60])
-def test_every_side_the_sdk_hands_it_gives_opencvs_bytes(size: int) -> None:
-    # enlarging, equal, bilinear shrink (k = 1) and area-by-2 then bilinear (k = 2)
+def test_every_side_the_sdk_hands_it_gives_opencvs_bytes(size: int, simd: bool) -> None:
+    # enlarging, equal, bilinear shrink (k = 1) and area-by-2 then bilinear (k = 2); the
+    # scalar code is what non-x86 builds (Jetson) and CPUs without SSSE3 run
     for side in range(2, 3 * size):
         x0 = int(RNG.integers(0, FRAME.shape[1] - side + 1))
         y0 = int(RNG.integers(0, FRAME.shape[0] - side + 1))
-        assert_same_as_opencv(FRAME, x0, y0, side, size)
+        assert_same_as_opencv(FRAME, x0, y0, side, size, simd)
 
 
 @pytest.mark.parametrize("side", [300, 305, 399, 480])
 def test_larger_factors_are_exact_too(side: int) -> None:
     # k = 3, 4: the generic area step (the SDK hands these to OpenCV, the function is exact)
     assert_same_as_opencv(FRAME, 17, 40, side, 96)
+    assert_same_as_opencv(FRAME, 17, 40, side, 96, simd=False)
 
 
 @settings(max_examples=60, deadline=None)
@@ -67,8 +71,9 @@ def test_random_regions_at_any_place_of_a_frame(side: int, x: float, y: float,
 def test_region_touching_the_frames_right_and_bottom_edges() -> None:
     # the vector loads must stay inside the rows: a region ending at the frame's last byte
     frame = np.ascontiguousarray(FRAME[:239, :239])
-    assert_same_as_opencv(frame, 0, 0, 239, 96)
-    assert_same_as_opencv(frame, 239 - 130, 239 - 130, 130, 96)
+    for simd in (True, False):
+        assert_same_as_opencv(frame, 0, 0, 239, 96, simd)
+        assert_same_as_opencv(frame, 239 - 130, 239 - 130, 130, 96, simd)
 
 
 def test_rejects_what_it_cannot_read() -> None:
