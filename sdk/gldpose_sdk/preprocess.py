@@ -46,6 +46,8 @@ try:  # the compiled crop (csrc/crop.cpp), the same bytes as cut_square; without
     from gldpose_sdk import _crop as _compiled_crop
 except ImportError:
     _compiled_crop = None
+if _compiled_crop is not None and not _compiled_crop.simd_available():
+    _compiled_crop = None   # its portable code is slower than OpenCV's vectorised resizes
 
 
 def read_image_bgr(path: str | Path) -> np.ndarray:

@@ -76,6 +76,13 @@ def test_region_touching_the_frames_right_and_bottom_edges() -> None:
         assert_same_as_opencv(frame, 239 - 130, 239 - 130, 130, 96, simd)
 
 
+def test_the_sdk_uses_it_only_with_its_simd_code() -> None:
+    # x86-64 CPUs have SSSE3; elsewhere (or on a build without it) the SDK keeps to OpenCV
+    assert (preprocess._compiled_crop is _crop) == _crop.simd_available()
+    assert preprocess.crop_implementation() == ("compiled" if _crop.simd_available()
+                                                else "opencv")
+
+
 def test_rejects_what_it_cannot_read() -> None:
     out = np.empty((96, 96, 3), np.uint8)
     region = FRAME[:120, :120]
@@ -142,7 +149,7 @@ def test_estimate_gives_the_same_poses_with_and_without_the_compiled_crop(monkey
     frame = np.ascontiguousarray(FRAME[:480, :640])
     boxes = [(200.0, 120.0, 369.0, 289.0), (20.0, 30.0, 120.0, 130.0), (590.0, 400.0, 700.0, 520.0)]
     with PoseEstimator(backend="onnxruntime") as est:
-        assert est.describe().crop == "compiled"
+        assert est.describe().crop == ("compiled" if _crop.simd_available() else "opencv")
         with_compiled = est.estimate(frame, boxes=boxes)
         crops = [np.ascontiguousarray(frame[10:150, 20:160]), frame[100:160, 300:350]]
         crops_compiled = est.estimate_crops(crops)
