@@ -232,7 +232,13 @@ def cut_square_into(image: np.ndarray, region: tuple[int, int, int], size_px: in
     process, before first use), and the statistics from the same pass. Everything else (other
     filters, squares reaching outside, huge faces, no compiled crop) goes through
     :func:`cut_square` and :func:`crop_quality`.
+
+    Raises:
+        InputError: ``out`` is not a writable uint8 ``[size_px, size_px, 3]`` array.
     """
+    if out.shape != (size_px, size_px, 3) or out.dtype != np.uint8 or not out.flags.writeable:
+        raise InputError(f"out must be a writable uint8 [{size_px}, {size_px}, 3] array, got "
+                         f"{out.dtype} {out.shape}")
     x0, y0, side = region
     if (_compiled_crop is not None and resize == "area_linear" and x0 >= 0 and y0 >= 0
             and side < COMPILED_MAX_FACTOR * size_px and x0 + side <= image.shape[1]

@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 
 from gldpose_sdk.manifest import NO_MARGIN, CropRule, InputSpec, read_manifest, write_manifest
+from gldpose_sdk.errors import InputError
 from gldpose_sdk.preprocess import (
     crop_bgr,
     cut_square,
+    cut_square_into,
     normalise,
     prepare_crop,
     square_region,
@@ -471,3 +473,12 @@ def test_block_mean_gives_opencvs_area_bytes_at_every_whole_factor(k: int) -> No
             np.testing.assert_array_equal(
                 block_mean(gray, k), cv2.resize(gray, (m, m), interpolation=cv2.INTER_AREA))
     assert set(BOX_SAMPLED_FACTORS) <= {3, 5, 7}               # odd factors only
+
+
+def test_cut_square_into_refuses_an_output_it_cannot_fill() -> None:
+    frozen = np.empty((96, 96, 3), np.uint8)
+    frozen.flags.writeable = False
+    for bad in (np.empty((96, 96, 3), np.float32), np.empty((64, 64, 3), np.uint8), frozen):
+        with pytest.raises(InputError, match="out must be"):
+            cut_square_into(np.zeros((300, 300, 3), np.uint8), (100, 80, 169), 96,
+                            "area_linear", bad)
