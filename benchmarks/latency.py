@@ -384,8 +384,9 @@ def time_stages(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tuple, r
     """Milliseconds per stage of the batch-1 path of each estimator.
 
     Each stage gets its minimum, median and median process CPU time; ``poses`` is infer_poses
-    minus infer (layout, decode, calibration, Pose objects with their quality flags). On a shared machine the
-    minimum is the cost of the stage itself; the median adds waiting behind other work.
+    minus infer (layout, decode, calibration, Pose objects with their quality flags). On a
+    shared machine the minimum is the cost of the stage itself; the median adds waiting behind
+    other work.
     """
     fns = {f"{label}|{k}": fn for label, est in ests.items()
            for k, fn in stage_callables(est, frame, box).items()}

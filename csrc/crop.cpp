@@ -141,8 +141,8 @@ void area_row(const std::uint8_t* src, std::int64_t stride, int k, int m, int y,
         for (; x < m; ++x) {
             for (int c = 0; c < kChannels; ++c) {
                 const int i = 6 * x + c;
-                out[3 * x + c] = static_cast<std::uint8_t>((a[i] + a[i + 3] + b[i] + b[i + 3] + 2) >>
-                                                           2);
+                const int total = a[i] + a[i + 3] + b[i] + b[i + 3];
+                out[3 * x + c] = static_cast<std::uint8_t>((total + 2) >> 2);
             }
         }
         return;
@@ -290,6 +290,14 @@ void bilinear(RowOf row_of, int side, int dst, std::uint8_t* __restrict out, std
     }
 }
 
+bool simd_available() {
+#ifdef GLDPOSE_CROP_X86
+    return has_ssse3();
+#else
+    return false;
+#endif
+}
+
 // The region's crop into `out` [size, size, 3]; returns (mean, std) of its bytes (0..255), the
 // numbers cv2.meanStdDev gives on the crop.
 py::tuple area_linear(const py::array& region, int size, py::array& out, bool simd) {
@@ -316,11 +324,7 @@ py::tuple area_linear(const py::array& region, int size, py::array& out, bool si
     const std::int64_t stride = region.strides(0);
     auto* dst = static_cast<std::uint8_t*>(out.mutable_data());
     std::uint64_t sum = 0, sum_sq = 0;
-#ifdef GLDPOSE_CROP_X86
-    simd = simd && has_ssse3();
-#else
-    simd = false;
-#endif
+    simd = simd && simd_available();
     {
         py::gil_scoped_release release;
         const int s = static_cast<int>(side);
@@ -358,14 +362,6 @@ py::tuple area_linear(const py::array& region, int size, py::array& out, bool si
     const double mean = static_cast<double>(sum) / n;
     const double var = std::max(static_cast<double>(sum_sq) / n - mean * mean, 0.0);
     return py::make_tuple(mean, std::sqrt(var));
-}
-
-bool simd_available() {
-#ifdef GLDPOSE_CROP_X86
-    return has_ssse3();
-#else
-    return false;
-#endif
 }
 
 }  // namespace

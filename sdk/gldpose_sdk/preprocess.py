@@ -240,10 +240,9 @@ def cut_square_into(image: np.ndarray, region: tuple[int, int, int], size_px: in
         raise InputError(f"out must be a writable uint8 [{size_px}, {size_px}, 3] array, got "
                          f"{out.dtype} {out.shape}")
     x0, y0, side = region
-    if (_compiled_crop is not None and resize == "area_linear" and x0 >= 0 and y0 >= 0
-            and side < COMPILED_MAX_FACTOR * size_px and x0 + side <= image.shape[1]
-            and y0 + side <= image.shape[0] and image.strides[1:] == (3, 1)
-            and compiled_crop_verified(size_px)):
+    if (x0 >= 0 and y0 >= 0 and side < COMPILED_MAX_FACTOR * size_px
+            and x0 + side <= image.shape[1] and y0 + side <= image.shape[0]
+            and image.strides[1:] == (3, 1) and _compiled_crop_applies(size_px, resize)):
         mean, std = _compiled_crop.area_linear(image[y0:y0 + side, x0:x0 + side], size_px, out)
         return mean / 255.0, std / 255.0
     out[...] = cut_square(image, region, size_px, resize)
@@ -255,12 +254,15 @@ def crop_implementation(spec: InputSpec | None = None) -> str:
     """``"compiled"`` when faces inside the frame are cut by the compiled crop (for a model's
     input ``spec``: its filter is ``area_linear`` and the check at its size passed), else
     ``"opencv"``."""
-    if _compiled_crop is None:
-        return "opencv"
     if spec is None:
-        return "compiled"
-    return ("compiled" if spec.resize == "area_linear" and compiled_crop_verified(spec.size_px)
-            else "opencv")
+        return "compiled" if _compiled_crop is not None else "opencv"
+    return "compiled" if _compiled_crop_applies(spec.size_px, spec.resize) else "opencv"
+
+
+def _compiled_crop_applies(size_px: int, resize: str) -> bool:
+    """Whether the compiled crop is built, does this filter, and passed its check at this size."""
+    return (_compiled_crop is not None and resize == "area_linear"
+            and compiled_crop_verified(size_px))
 
 
 @functools.lru_cache(maxsize=8)
