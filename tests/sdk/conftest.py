@@ -110,3 +110,31 @@ def crops(rng: np.random.Generator) -> list[np.ndarray]:
     """Six face-like BGR crops of different sizes."""
     return [face_like(rng, h, w) for h, w in ((64, 64), (80, 60), (120, 120), (50, 70),
                                                (200, 160), (64, 64))]
+
+
+class BatchSpy:
+    """Wraps an estimator's backend and keeps a copy of every batch it receives."""
+
+    def __init__(self, backend) -> None:  # type: ignore[no-untyped-def]
+        self.backend = backend
+        self.batches: list[np.ndarray] = []
+
+    def infer(self, batch: np.ndarray, **options: bool) -> np.ndarray:
+        self.batches.append(batch.copy())
+        return self.backend.infer(batch, **options)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.backend, name)
+
+
+def install_batch_spy(estimator) -> BatchSpy:  # type: ignore[no-untyped-def]
+    """Put a :class:`BatchSpy` between ``estimator`` and its backend; return the spy."""
+    spy = BatchSpy(estimator._backend)
+    estimator._backend = spy
+    return spy
+
+
+@pytest.fixture(scope="session")
+def spy_on_backend():  # type: ignore[no-untyped-def]
+    """The :func:`install_batch_spy` helper: ``spy = spy_on_backend(estimator)``."""
+    return install_batch_spy

@@ -187,21 +187,6 @@ def test_wrong_crops_are_refused(layout: str, bad: np.ndarray) -> None:
 
 
 # -- the estimator feeds its backend exactly these numbers ---------------------------------------
-class _Spy:
-    """Wraps a backend and keeps every batch it receives."""
-
-    def __init__(self, backend) -> None:  # type: ignore[no-untyped-def]
-        self.backend = backend
-        self.batches: list[np.ndarray] = []
-
-    def infer(self, batch: np.ndarray, **options: bool) -> np.ndarray:
-        self.batches.append(batch.copy())
-        return self.backend.infer(batch, **options)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.backend, name)
-
-
 # A rule whose crop of the box below is exactly 64 px (the tiny model's input): no resize.
 # Box (40, 50, 72, 82) is 32 x 32: x 40 - 16 .. 72 + 16, y 50 - 32 .. 82 + 0.
 HAND_RULE = CropRule(left_frac=0.5, top_frac=1.0, right_frac=0.5, bottom_frac=0.0)
@@ -216,8 +201,8 @@ SQUARE_BOX = (40.0, 18.0, 72.0, 82.0)
     ("pytorch", HAND_RULE, HAND_BOX), ("pytorch", SQUARE_RULE, SQUARE_BOX),
     ("onnxruntime", HAND_RULE, HAND_BOX), ("onnxruntime", SQUARE_RULE, SQUARE_BOX)])
 def test_estimator_feeds_the_hand_computed_crop(exported_model_dir: Path, tmp_path: Path,
-                                                only_artefacts, backend: str, rule: CropRule,
-                                                box: tuple) -> None:  # type: ignore[no-untyped-def]
+                                                only_artefacts, spy_on_backend, backend: str,
+                                                rule: CropRule, box: tuple) -> None:  # type: ignore[no-untyped-def]
     """Through ``estimate(frame, boxes=...)``: the uint8 BGR crop (PyTorch) and the normalised
     RGB NCHW floats (ONNX Runtime on model.onnx) are the frame's pixels at (24, 18), 64 px."""
     from gldpose_sdk import PoseEstimator
@@ -229,8 +214,7 @@ def test_estimator_feeds_the_hand_computed_crop(exported_model_dir: Path, tmp_pa
     write_manifest(model_dir, dataclasses.replace(only_artefacts(manifest, keep), crop=rule))
     frame = coloured_frame(120, 110)
     with PoseEstimator(model_dir, backend=backend, device="cpu", detector="none") as est:
-        spy = _Spy(est._backend)
-        est._backend = spy  # type: ignore[assignment]
+        spy = spy_on_backend(est)
         (pose,) = est.estimate(frame, boxes=[box])
     (sent,) = spy.batches
     x0, y0 = HAND_REGION

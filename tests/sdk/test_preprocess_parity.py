@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from gldpose_sdk import PoseEstimator
-from gldpose_sdk.backends.base import Backend
 from gldpose_sdk.preprocess import to_network_input
 
 pytest.importorskip("torch", reason="torch not installed")
@@ -15,31 +14,14 @@ transforms = pytest.importorskip("gldpose_train.transforms",
                                  reason="gldpose_train not importable (install gldpose[train])")
 
 
-class _Spy:
-    """Wraps a backend's infer and keeps every batch it receives."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.batches: list[np.ndarray] = []
-
-    def infer(self, batch: np.ndarray, **options: bool) -> np.ndarray:
-        self.batches.append(batch.copy())
-        return self.backend.infer(batch, **options)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.backend, name)
-
-
 @pytest.fixture()
-def spied(tiny_model_dir: Path) -> tuple[PoseEstimator, _Spy]:
+def spied(tiny_model_dir: Path, spy_on_backend):  # type: ignore[no-untyped-def]
     est = PoseEstimator(tiny_model_dir, backend="pytorch", device="cpu", detector="none")
-    spy = _Spy(est._backend)
-    est._backend = spy  # type: ignore[assignment]
-    yield est, spy
+    yield est, spy_on_backend(est)
     est.close()
 
 
-def test_frame_with_boxes_matches_eval_transform(spied: tuple[PoseEstimator, _Spy],
+def test_frame_with_boxes_matches_eval_transform(spied: tuple[PoseEstimator, object],
                                                  rng: np.random.Generator) -> None:
     est, spy = spied
     frame = rng.integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
@@ -54,7 +36,7 @@ def test_frame_with_boxes_matches_eval_transform(spied: tuple[PoseEstimator, _Sp
     np.testing.assert_allclose(sent, expected, atol=1e-5, rtol=0)
 
 
-def test_crops_match_eval_transform_of_whole_image(spied: tuple[PoseEstimator, _Spy],
+def test_crops_match_eval_transform_of_whole_image(spied: tuple[PoseEstimator, object],
                                                    crops: list[np.ndarray]) -> None:
     est, spy = spied
     est.estimate_crops(crops)
