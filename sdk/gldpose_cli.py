@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "label-noise": ("gldpose_train.cli:label_noise_main",
                     "annotation noise from near-duplicate entries, a model's error beside it"),
     "predict": ("gldpose_sdk.cli:main", "estimate head poses in images, folders, video, camera"),
+    "soup": ("gldpose_train.cli:soup_main",
+             "average the weights of models fine-tuned from one start"),
     "synth": ("gldpose_train.synth.cli:main", "render synthetic heads in the 300W-LP format"),
     "train": ("gldpose_train.cli:train_main", "train a model"),
 }

@@ -1,4 +1,5 @@
-"""``gldpose train``, ``gldpose eval`` and ``gldpose import-hopenet``."""
+"""The training package's subcommands (``gldpose train``, ``eval``, ``calibrate``, ``soup``,
+``ablate``, ``import-hopenet``, ...), dispatched here by ``gldpose_cli``."""
 from __future__ import annotations
 
 import argparse
@@ -304,6 +305,25 @@ def calibrate_main(argv: list[str]) -> int:
             two = "/".join(f"{v:.1%}" for v in cov["within_2std"])
             where = " (in-sample)" if evalset is args.on else ""
             print(f"{evalset.name}{where}: yaw/pitch/roll within 1 std {one}, within 2 {two}")
+        return 0
+    return _run(go, argv)
+
+
+def soup_main(argv: list[str]) -> int:
+    """``gldpose soup``: the uniform weight average of model folders fine-tuned from one start."""
+    def go(argv: list[str]) -> int:
+        from gldpose_train.soup import average_model_folders
+
+        p = argparse.ArgumentParser(
+            prog="gldpose soup", description="Average the weights of model folders fine-tuned "
+            "from the same start into one model folder (no calibration: run `gldpose calibrate` "
+            "on it).")
+        p.add_argument("--out", required=True, type=Path, help="model folder to write")
+        p.add_argument("members", nargs="+", type=Path, help="model folders to average")
+        args = p.parse_args(argv)
+        manifest = average_model_folders(args.members, args.out)
+        print(f"{args.out}: {manifest.training.notes}; calibrate it before use "
+              f"(gldpose calibrate --model {args.out} --on NAME=DATASET:PATH[:SPLIT])")
         return 0
     return _run(go, argv)
 
