@@ -60,7 +60,6 @@ DetectorSpec = Union[str, FaceDetector, Callable[[np.ndarray], Sequence[Any]]]
 _LOG = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class EstimatorInfo:
     """What :meth:`PoseEstimator.describe` reports.
