@@ -41,7 +41,7 @@ def test_assignments_nest_dotted_keys_and_parse_json_values() -> None:
 def test_variants_side_by_side_share_one_render_set_and_are_compared(tmp_path: Path) -> None:
     data = write_aflw_like_crops(tmp_path / "crops")
     out = tmp_path / "ablation"
-    argv = ["ablate", "--recipe", "default", "--data", str(data), "--out", str(out),
+    argv = ["ablate", "--recipe", "large", "--data", str(data), "--out", str(out),
             "--set", f"{TINY},mix_data=synth:6:3", "--variant", "gld",
             "--variant", "hopenet:loss.name=hopenet,loss.alpha=1",
             "--eval", f"val=crops:{data}:val", "--no-flip", "--parallel", "2"]
@@ -74,7 +74,7 @@ def test_a_variant_failing_side_by_side_is_named_after_the_others_are_evaluated(
     data = write_aflw_like_crops(tmp_path / "crops")
     out = tmp_path / "ablation"
     with pytest.raises(TrainError, match=r"variants failed to train: broken \(") as info:
-        run_ablation("default", str(data), out,
+        run_ablation("large", str(data), out,
                      [parse_variant("ok"), parse_variant("broken:backbone=nope")],
                      {**parse_assignments(TINY), "mix_fraction": 0.0},
                      [parse_eval_set(f"val=crops:{data}:val")], flip=False, parallel=2)
@@ -85,7 +85,7 @@ def test_a_variant_failing_side_by_side_is_named_after_the_others_are_evaluated(
     assert not list(out.glob("renders-*"))                   # mix_fraction 0: nothing rendered
     assert (out / "results_yaw_bands.png").is_file()
     with pytest.raises(TrainError, match="parallel"):
-        run_ablation("default", str(data), out, [parse_variant("ok")], {}, [], parallel=0)
+        run_ablation("large", str(data), out, [parse_variant("ok")], {}, [], parallel=0)
 
 
 def test_no_band_rows_make_no_plot(tmp_path: Path) -> None:

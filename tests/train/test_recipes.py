@@ -38,29 +38,38 @@ def write_aflw_like_crops(root: Path, count: int = 24, seed: int = 0) -> Path:
 
 
 def test_built_in_recipes_are_valid_configs(tmp_path: Path) -> None:
-    assert {"default", "paper"} <= set(recipe_names())
+    assert {"default", "large", "paper"} <= set(recipe_names())
     for name in recipe_names():
         cfg = config_from_recipe(name, data="d", out_dir=str(tmp_path))
         assert isinstance(cfg, TrainConfig) and cfg.recipe == name
-    default = config_from_recipe("default", data="d", out_dir="o")
-    assert (default.backbone, default.input_size_px, default.resident) == (
+    large = config_from_recipe("large", data="d", out_dir="o")
+    assert (large.backbone, large.input_size_px, large.resident) == (
         "mobilenet_v3_large", 96, True)
-    assert default.label_columns == ("yaw_annotated", "pitch_teacher", "roll_teacher")
+    assert large.label_columns == ("yaw_annotated", "pitch_teacher", "roll_teacher")
+    assert not large.distill_from and large.yaw_balance == 0
+
+    def differs(recipe: TrainConfig) -> set[str]:
+        return {f for f in TrainConfig.__dataclass_fields__
+                if getattr(recipe, f) != getattr(large, f)}
+
+    # the shipped default: the large recipe at width 0.75, taught by the built-in large model,
+    # large poses drawn more often
+    default = config_from_recipe("default", data="d", out_dir="o")
+    assert differs(default) == {"backbone", "distill_from", "distill_weight", "yaw_balance",
+                                "recipe"}
+    assert (default.backbone, default.distill_from, default.distill_weight,
+            default.yaw_balance) == ("mobilenet_v3_large_075", ("large",), 3.0, 0.5)
+    # round 6's light run: the large recipe's augmentation without rotation, 40 epochs, best kept
     light = config_from_recipe("light", data="d", out_dir="o")
-    differs = {f for f in TrainConfig.__dataclass_fields__
-               if getattr(light, f) != getattr(default, f)}
-    # round 6's light run: the default's augmentation without rotation, 40 epochs, best kept
-    assert differs == {"resident_augment", "epochs", "keep", "recipe"}
-    assert light.resident_augment.zoom_range == default.resident_augment.zoom_range == (0.95, 1.05)
-    assert light.resident_augment.rotate_deg == 0.0 < default.resident_augment.rotate_deg
-    assert (default.keep, light.keep) == ("last", "best")
+    assert differs(light) == {"resident_augment", "epochs", "keep", "recipe"}
+    assert light.resident_augment.zoom_range == large.resident_augment.zoom_range == (0.95, 1.05)
+    assert light.resident_augment.rotate_deg == 0.0 < large.resident_augment.rotate_deg
+    assert (large.keep, light.keep) == ("last", "best")
     # round 2's default (rounds 2-6 shipped it): the heavier augmentation, rotation kept
     round2 = config_from_recipe("round2", data="d", out_dir="o")
-    assert {f for f in TrainConfig.__dataclass_fields__
-            if getattr(round2, f) != getattr(default, f)} == {"resident_augment", "epochs", "keep",
-                                                               "recipe"}
+    assert differs(round2) == {"resident_augment", "epochs", "keep", "recipe"}
     assert round2.resident_augment.zoom_range == (0.85, 1.15)
-    assert round2.resident_augment.rotate_deg == default.resident_augment.rotate_deg == 20.0
+    assert round2.resident_augment.rotate_deg == large.resident_augment.rotate_deg == 20.0
     paper = config_from_recipe("paper", data="d", out_dir="o")
     assert (paper.lr, paper.loss.alpha, paper.optimizer) == (1e-6, 0.01, "adam")
 
@@ -89,6 +98,8 @@ def test_default_recipe_trains_a_few_steps_and_records_itself(tmp_path: Path) ->
     assert gldpose_cli.main([*common, "--max-steps", "3"]) == 0
     manifest = read_manifest(out)
     assert manifest.training.recipe == "default" and manifest.input.size_px == 32
+    assert manifest.backbone == "mobilenet_v3_large_075"
+    assert "distilled from large (weights sha256 " in manifest.training.notes
     assert manifest.crop == CropRule(0.2071, 0.2071, 0.2071, 0.2071, True)
     assert (out / "renders-uniform-6-seed3" / "files.txt").is_file()
     config = TrainConfig.from_json((out / "config.json").read_text())
@@ -144,7 +155,7 @@ def test_keep_saves_the_best_or_the_last_validated_weights(tmp_path: Path, keep:
     from gldpose_train.loop import train
 
     data = write_aflw_like_crops(tmp_path / "crops")
-    cfg = config_from_recipe("default", data=str(data), out_dir=str(tmp_path / keep),
+    cfg = config_from_recipe("large", data=str(data), out_dir=str(tmp_path / keep),
                              mix_data="", mix_fraction=0.0, batch_size=4, input_size_px=32,
                              epochs=5, lr=0.05, warmup_epochs=0.0, ema_decay=0.0,
                              backbone="mobilenet_v3_small", keep=keep)
@@ -168,7 +179,7 @@ def test_distillation_from_a_teacher_folder_adds_its_term(tmp_path: Path,
     teacher_manifest = read_manifest(tiny_model_dir)
     data = write_aflw_like_crops(tmp_path / "crops")
     cfg = config_from_recipe(
-        "default", data=str(data), out_dir=str(tmp_path / "run"), mix_data="", mix_fraction=0.0,
+        "large", data=str(data), out_dir=str(tmp_path / "run"), mix_data="", mix_fraction=0.0,
         batch_size=4, input_size_px=teacher_manifest.input.size_px, max_steps=2,
         backbone="mobilenet_v3_small", distill_from=(str(tiny_model_dir),), distill_weight=0.5,
         log_every_steps=1)
@@ -176,7 +187,36 @@ def test_distillation_from_a_teacher_folder_adds_its_term(tmp_path: Path,
     trainer.run()
     steps = [h for h in trainer.history if "distill" in h]
     assert len(steps) == 2 and all(h["distill"] > 0 for h in steps)
+    # the saved model names its teacher and the teacher's weights
+    digest = teacher_manifest.find("safetensors").files[0].sha256
+    assert (f"distilled from {tiny_model_dir} (weights sha256 {digest[:16]}) at weight 0.5"
+            in read_manifest(tmp_path / "run").training.notes)
     # the KL is zero exactly when student and teacher agree, positive otherwise
     logits = torch.randn(3, 3, 66)
     assert float(distill_loss(logits, torch.softmax(logits, -1))) == pytest.approx(0, abs=1e-5)
     assert float(distill_loss(logits, torch.softmax(torch.randn(3, 3, 66), -1))) > 0.1
+
+
+def test_a_built_in_teacher_is_named_and_a_teacher_with_other_bins_is_refused(
+        tmp_path: Path) -> None:
+    """``distill_from`` takes a built-in model's name (the default recipe's teacher is one), and
+    a teacher whose bins differ from the student's is refused before any step, not misread."""
+    from gldpose_sdk.builtin_models import builtin_model_dir
+    from gldpose_sdk.manifest import BinSpec, Manifest
+    from gldpose_sdk.model import PoseNet, save_model
+    from gldpose_train.loop import Trainer
+
+    data = write_aflw_like_crops(tmp_path / "crops")
+    common = dict(data=str(data), mix_data="", mix_fraction=0.0, batch_size=4, input_size_px=32,
+                  max_steps=1, backbone="mobilenet_v3_small", distill_weight=1.0)
+    trainer = Trainer(config_from_recipe("large", out_dir=str(tmp_path / "fast"),
+                                         distill_from=("fast",), **common))
+    fast = read_manifest(builtin_model_dir("fast")).find("safetensors").files[0].sha256
+    assert trainer.teacher_notes == [f"fast (weights sha256 {fast[:16]})"]
+    other = tmp_path / "other-bins"
+    save_model(other, PoseNet("mobilenet_v3_small", 33),
+               Manifest(backbone="mobilenet_v3_small", bins=BinSpec(count=33, width_deg=6.0,
+                                                                    offset_deg=-96.0)))
+    with pytest.raises(TrainError, match="teacher .*other-bins: its bins"):
+        Trainer(config_from_recipe("large", out_dir=str(tmp_path / "other"),
+                                   distill_from=(str(other),), **common))

@@ -59,7 +59,7 @@ def test_the_kept_model_is_the_mean_of_the_last_epochs_weights(tmp_path: Path,
         original(self)
 
     monkeypatch.setattr(Trainer, "_average_weights", record)
-    cfg = config_from_recipe("default", data=str(data), out_dir=str(tmp_path / "run"),
+    cfg = config_from_recipe("large", data=str(data), out_dir=str(tmp_path / "run"),
                              mix_data="", mix_fraction=0.0, batch_size=4, input_size_px=32,
                              epochs=3, swa_epochs=2, swa_lr=5e-4, save_half=False,
                              backbone="mobilenet_v3_small")
@@ -81,7 +81,7 @@ def test_a_run_stopped_in_the_averaging_phase_resumes_its_average(tmp_path: Path
     data = write_aflw_like_crops(tmp_path / "crops")
 
     def run(out: Path, steps: int, resume: bool = False) -> None:
-        train(config_from_recipe("default", data=str(data), out_dir=str(out), mix_data="",
+        train(config_from_recipe("large", data=str(data), out_dir=str(out), mix_data="",
                                  mix_fraction=0.0, batch_size=4, input_size_px=32, epochs=3,
                                  swa_epochs=2, swa_lr=5e-4, max_steps=steps, resume=resume,
                                  checkpoint_every_steps=1, save_half=False,

@@ -78,7 +78,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int)
     p.add_argument("--imagenet-weights", help="local torchvision .pth (optional)")
     p.add_argument("--init-from", help="model folder whose weights start the run")
-    p.add_argument("--distill-from", help="teacher model folder(s), comma-separated")
+    p.add_argument("--distill-from", help="teacher model folder(s) or built-in model names "
+                   "(e.g. large), comma-separated")
     p.add_argument("--distill-weight", type=float, help="weight of the distillation KL")
     p.add_argument("--crop-margin", type=float, help="Hopenet margin k (eval)")
     p.add_argument("--channels-last", action="store_true", default=None)

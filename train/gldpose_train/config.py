@@ -93,7 +93,7 @@ class TrainConfig:
     max_samples: int = 0                  # 0: all
     imagenet_weights: str = ""            # local torchvision state dict; nothing is downloaded
     init_from: str = ""                   # model folder whose weights start the run
-    distill_from: tuple[str, ...] = ()    # teacher model folder(s); an ensemble is averaged
+    distill_from: tuple[str, ...] = ()    # teacher folders or built-in names, averaged
     distill_weight: float = 0.0           # weight of KL(teacher || student) per angle
     crop_margin_k: float = 0.2
     pad_frac: float = 0.0                 # whole-crop sets: black border per side

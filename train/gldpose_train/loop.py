@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
+from gldpose_sdk.builtin_models import resolve_model
 from gldpose_sdk.manifest import BinSpec, CropRule, InputSpec, Manifest, TrainingInfo
 from gldpose_sdk.model import PoseNet, load_imagenet_trunk, load_model, save_model
 from gldpose_train import TrainError
@@ -242,7 +243,9 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).eval() if cfg.ema_decay else None
         self.swa = (torch.optim.swa_utils.AveragedModel(self.model).eval()
                     if cfg.swa_epochs else None)
-        self.teachers = [load_model(p, self.dist.device)[0] for p in cfg.distill_from]
+        self.teachers, self.teacher_notes = [], []
+        for name in cfg.distill_from:
+            self._add_teacher(name)
         self.net: torch.nn.Module = self.model
         if self.dist.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -333,6 +336,21 @@ class Trainer:
             self._update_ema()
         return {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
 
+    def _add_teacher(self, name: str) -> None:
+        """Load a teacher (a model folder or a built-in model name such as ``large``) and note
+        which weights it was (their sha256, from its manifest, checked on load)."""
+        model, manifest = load_model(resolve_model(name), self.dist.device)
+        if manifest.bins != self.bins:
+            raise TrainError(f"teacher {name}: its bins {manifest.bins} differ from the "
+                             f"student's {self.bins}")
+        if (manifest.input.size_px, manifest.crop) != (self.cfg.input_size_px, self.crop):
+            _LOG.warning("teacher %s was trained on %d px crops (%s); it sees the student's "
+                         "%d px batches", name, manifest.input.size_px, manifest.crop,
+                         self.cfg.input_size_px)
+        digest = manifest.find("safetensors").files[0].sha256
+        self.teachers.append(model.eval())
+        self.teacher_notes.append(f"{name} (weights sha256 {digest[:16]})")
+
     @torch.no_grad()
     def _teacher_probs(self, images: torch.Tensor) -> torch.Tensor:
         probs = [torch.softmax(t(images).float(), dim=-1) for t in self.teachers]
@@ -419,7 +437,7 @@ class Trainer:
                             label_form=loss.label_form, binned_centre=loss.binned_centre,
                             recipe=cfg.recipe,
                             notes=f"step {self.state.step}, validation MAE {table['mae']:.3f}"
-                                  + self._averaged_note())
+                                  + self._averaged_note() + self._distilled_note())
         manifest = Manifest(backbone=cfg.backbone,
                             input=InputSpec(size_px=cfg.input_size_px, resize=cfg.resize),
                             crop=self.crop, bins=self.bins, training=info,
@@ -428,6 +446,12 @@ class Trainer:
         cpu = PoseNet(cfg.backbone, self.bins.count)
         cpu.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
         save_model(self.out, cpu, manifest, half=cfg.save_half)
+
+    def _distilled_note(self) -> str:
+        if not self.cfg.distill_weight:
+            return ""
+        return (f", distilled from {' + '.join(self.teacher_notes)} at weight "
+                f"{self.cfg.distill_weight:g}")
 
     def _averaged_note(self) -> str:
         n = int(self.swa.n_averaged) if self.swa is not None else 0
