@@ -3,8 +3,11 @@ argument names one.
 
 ``PoseEstimator(model=...)`` takes a model folder, or the name of a built-in model:
 
-* ``"default"`` (also ``model=None``): mobilenet_v3_large at 96 px, the accurate one
-  (docs/results/default_model.md);
+* ``"default"`` (also ``model=None``): mobilenet_v3_large at width 0.75, 96 px, distilled from
+  ``"large"``: as accurate on real faces, more so beyond 60 degrees of yaw, and faster
+  (docs/results/default_model.md, "The shipped default");
+* ``"large"``: mobilenet_v3_large at 96 px, the previous default (docs/results/default_model.md,
+  round 7) and the default recipe's teacher;
 * ``"fast"``: mobilenet_v3_small at 96 px, about half the network time for 0.1-0.4 degree more
   error (docs/results/default_model.md and latency.md, round 6: "the fast built-in model").
 
@@ -20,7 +23,8 @@ from gldpose_sdk.manifest import MANIFEST_NAME
 
 #: Built-in model names and what each is (for help texts and errors).
 BUILTIN_MODELS = {
-    "default": "mobilenet_v3_large at 96 px: the accurate model",
+    "default": "mobilenet_v3_large at width 0.75, 96 px, distilled from large: the accurate model",
+    "large": "mobilenet_v3_large at 96 px: the previous default and the default's teacher",
     "fast": "mobilenet_v3_small at 96 px: about half the network time, slightly less accurate",
 }
 DEFAULT_MODEL = "default"
