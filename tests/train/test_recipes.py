@@ -213,6 +213,10 @@ def test_a_built_in_teacher_is_named_and_a_teacher_with_other_bins_is_refused(
                                          distill_from=("fast",), **common))
     fast = read_manifest(builtin_model_dir("fast")).find("safetensors").files[0].sha256
     assert trainer.teacher_notes == [f"fast (weights sha256 {fast[:16]})"]
+    # the default recipe with its teacher's weight set to 0 does not load (or run) the teacher
+    plain = Trainer(config_from_recipe("default", out_dir=str(tmp_path / "plain"),
+                                       **{**common, "distill_weight": 0.0}))
+    assert plain.teachers == [] and plain.cfg.distill_from == ("large",)
     other = tmp_path / "other-bins"
     save_model(other, PoseNet("mobilenet_v3_small", 33),
                Manifest(backbone="mobilenet_v3_small", bins=BinSpec(count=33, width_deg=6.0,

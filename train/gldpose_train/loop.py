@@ -244,7 +244,7 @@ class Trainer:
         self.swa = (torch.optim.swa_utils.AveragedModel(self.model).eval()
                     if cfg.swa_epochs else None)
         self.teachers, self.teacher_notes = [], []
-        for name in cfg.distill_from:
+        for name in cfg.distill_from if cfg.distill_weight else ():   # weight 0: no teacher
             self._add_teacher(name)
         self.net: torch.nn.Module = self.model
         if self.dist.world > 1:
