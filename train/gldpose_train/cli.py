@@ -168,6 +168,9 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--on", action="append", default=[], type=_eval_set_arg,
                    help="NAME=DATASET:PATH[:SPLIT], repeatable: evaluate as deployed")
     p.add_argument("--flip", action="store_true", help="--on: also flip-averaged rows")
+    p.add_argument("--against", default="", help="--on: another model (folder or built-in "
+                   "name) on the same faces: A - B per angle with 95%% paired bootstrap "
+                   "intervals, all faces and |yaw| >= 60")
     p.add_argument("--split", default="val", help="split for sets with a split column")
     p.add_argument("--json", default="", help="write {yaw, pitch, roll, mae, count, ...}")
     p.add_argument("--plot", default="", help="PNG of MAE by |yaw| band")
@@ -186,8 +189,12 @@ def eval_main(argv: list[str]) -> int:
         from gldpose_train.datasets import DatasetOptions, build_dataset
         from gldpose_train.evaluate import format_table, predict_dataset, write_report
 
+        from gldpose_sdk.builtin_models import resolve_model
+
         args = _eval_parser().parse_args(argv)
-        model, manifest = load_model(args.checkpoint, args.device)
+        model, manifest = load_model(resolve_model(args.checkpoint), args.device)
+        if args.against and not args.on:
+            raise ValueError("--against compares on the --on sets: give --on too")
         if args.on:
             return _eval_deployed(model, manifest, args)
         if not (args.dataset and args.data):
@@ -211,16 +218,35 @@ def eval_main(argv: list[str]) -> int:
 def _eval_deployed(model, manifest, args: argparse.Namespace) -> int:
     import json
 
-    from gldpose_train.model_eval import evaluate_model, format_results
+    import numpy as np
 
-    results = {}
+    from gldpose_sdk.builtin_models import resolve_model
+    from gldpose_sdk.model import load_model
+    from gldpose_train.model_eval import (format_paired, format_results, paired_difference,
+                                          prediction_report, predictions)
+
+    other = load_model(resolve_model(args.against), args.device) if args.against else None
+    results, paired = {}, {}
     for evalset in args.on:
         for flip in ((False, True) if args.flip else (False,)):
-            key = f"{Path(args.checkpoint).name}|{evalset.name}|{'flip' if flip else 'plain'}"
-            results[key] = evaluate_model(model, manifest, evalset, flip, args.device)
+            mode = "flip" if flip else "plain"
+            key = f"{Path(args.checkpoint).name}|{evalset.name}|{mode}"
+            pred, raw_std, true = predictions(model, manifest, evalset, flip, args.device)
+            results[key] = prediction_report(pred, raw_std, true, manifest, evalset.name, flip)
+            if other is not None:
+                pred_b, _, true_b = predictions(*other, evalset, flip, args.device)
+                if not np.array_equal(true, true_b):
+                    raise ValueError(f"{evalset.name}: the two models read different labels "
+                                     "(not the same faces); cannot pair them")
+                pair = f"{Path(args.checkpoint).name} - {Path(args.against).name}"
+                paired[f"{pair}|{evalset.name}{' +flip' if flip else ''}"] = \
+                    paired_difference(pred, pred_b, true)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True))
+        Path(args.json).write_text(json.dumps(
+            {**results, **({"paired": paired} if paired else {})}, indent=2, sort_keys=True))
     print(format_results(results))
+    if paired:
+        print(format_paired(paired))
     for key, r in results.items():
         raw = [r["raw_std"][a]["within_1std"] for a in ("yaw", "pitch", "roll")]
         lines = [f"raw {'/'.join(f'{v:.0%}' for v in raw)}"]

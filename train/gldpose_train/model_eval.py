@@ -22,6 +22,9 @@ from gldpose_train.datasets import DatasetOptions, build_dataset
 from gldpose_train.evaluate import coverage_table, mae_by_yaw_band, mae_table, predict_with_std
 
 AFLW_CROPS_COLUMNS = ("yaw_annotated", "pitch_teacher", "roll_teacher")
+ANGLES = ("yaw", "pitch", "roll")
+#: Where :func:`paired_difference` also compares the two models: all faces, and true |yaw| >= 60.
+PAIRED_BANDS = (("all", 0.0), ("60-99", 60.0))
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,14 @@ def _has_columns(data: str, columns: tuple[str, ...]) -> bool:
 def evaluate_model(model: torch.nn.Module, manifest: Manifest, evalset: EvalSet,
                    flip: bool = False, device: str = "cpu") -> dict:
     """Accuracy, MAE by |yaw| band, raw and calibrated std coverage on one set."""
-    dataset = load_eval_dataset(evalset, manifest)
-    pred, raw_std, true = predict_with_std(model, dataset, manifest, device, flip=flip)
-    result = {"set": evalset.name, "flip": flip, **mae_table(pred, true),
+    pred, raw_std, true = predictions(model, manifest, evalset, flip, device)
+    return prediction_report(pred, raw_std, true, manifest, evalset.name, flip)
+
+
+def prediction_report(pred: np.ndarray, raw_std: np.ndarray, true: np.ndarray,
+                      manifest: Manifest, name: str, flip: bool = False) -> dict:
+    """:func:`evaluate_model`'s tables from predictions already made."""
+    result = {"set": name, "flip": flip, **mae_table(pred, true),
               "bands": mae_by_yaw_band(pred, true),
               "raw_std": coverage_table(pred, raw_std, true)}
     if manifest.calibration is not None:
@@ -95,6 +103,57 @@ def predictions(model: torch.nn.Module, manifest: Manifest, evalset: EvalSet,
     """Predicted angles, raw stds and true angles ``[N, 3]`` on one set."""
     dataset = load_eval_dataset(evalset, manifest)
     return predict_with_std(model, dataset, manifest, device, flip=flip)
+
+
+def paired_difference(pred_a: np.ndarray, pred_b: np.ndarray, true: np.ndarray,
+                      resamples: int = 4000, seed: int = 0) -> dict[str, dict]:
+    """Model A's mean absolute error minus model B's on the same faces, per angle, with a 95 %
+    paired bootstrap interval (faces resampled with replacement, both models' errors together),
+    on all faces and on those with true ``|yaw| >= 60``.
+
+    Args:
+        pred_a, pred_b, true: ``[N, 3]`` degrees, row i the same face for all three.
+
+    Returns:
+        ``{band: {"count": n, "yaw": {"diff", "low", "high"}, "pitch": ..., "roll": ...}}``;
+        a negative ``diff`` means A is closer.
+
+    Raises:
+        TrainError: shapes differ (not the same faces).
+    """
+    if not pred_a.shape == pred_b.shape == true.shape or true.ndim != 2 or true.shape[1] != 3:
+        raise TrainError(f"paired comparison needs [N, 3] arrays of the same faces, got "
+                         f"{pred_a.shape}, {pred_b.shape}, {true.shape}")
+    diff = (np.abs(pred_a.astype(np.float64) - true) - np.abs(pred_b.astype(np.float64) - true))
+    rng = np.random.default_rng(seed)
+    out: dict[str, dict] = {}
+    for band, low in PAIRED_BANDS:
+        d = diff[np.abs(true[:, 0]) >= low]
+        row: dict = {"count": int(len(d))}
+        if len(d):
+            boot = np.concatenate([d[rng.integers(0, len(d), (n, len(d)))].mean(axis=1)
+                                   for n in _chunks(resamples, 500)])
+            lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+            row.update({a: {"diff": float(d[:, i].mean()), "low": float(lo[i]),
+                            "high": float(hi[i])} for i, a in enumerate(ANGLES)})
+        out[band] = row
+    return out
+
+
+def _chunks(total: int, size: int) -> list[int]:
+    return [min(size, total - i) for i in range(0, total, size)]
+
+
+def format_paired(rows: dict[str, dict]) -> str:
+    """A markdown table of :func:`paired_difference` results, one row per (pair, set, band)."""
+    lines = ["| A - B | set | band | n | yaw | pitch | roll |", "|---|---|---|---|---|---|---|"]
+    for key, bands in rows.items():
+        pair, name = key.rsplit("|", 1)
+        for band, r in bands.items():
+            cells = [f"{r[a]['diff']:+.2f} ({r[a]['low']:+.2f} to {r[a]['high']:+.2f})"
+                     if a in r else "-" for a in ANGLES]
+            lines.append(f"| {pair} | {name} | {band} | {r['count']} | {' | '.join(cells)} |")
+    return "\n".join(lines)
 
 
 def format_results(rows: dict[str, dict]) -> str:
