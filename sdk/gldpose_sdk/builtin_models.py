@@ -4,12 +4,13 @@ argument names one.
 ``PoseEstimator(model=...)`` takes a model folder, or the name of a built-in model:
 
 * ``"default"`` (also ``model=None``): mobilenet_v3_large at width 0.75, 96 px, distilled from
-  ``"large"``: as accurate on real faces, more so beyond 60 degrees of yaw, and faster
-  (docs/results/default_model.md, "The shipped default");
+  ``"large"``: the same yaw error on real faces (a tie, beyond 60 degrees too), a little more
+  pitch/roll error, about 0.7x the network time (docs/results/default_model.md, top);
 * ``"large"``: mobilenet_v3_large at 96 px, the previous default (docs/results/default_model.md,
   round 7) and the default recipe's teacher;
-* ``"fast"``: mobilenet_v3_small at 96 px, about half the network time for 0.1-0.4 degree more
-  error (docs/results/default_model.md and latency.md, round 6: "the fast built-in model").
+* ``"fast"``: mobilenet_v3_small at 96 px, about half of ``"large"``'s network time for 0.1-0.4
+  degree more error than it (docs/results/default_model.md and latency.md, round 6: "the fast
+  built-in model").
 
 A folder that exists wins over a built-in name, so ``model="fast"`` with a ``./fast`` model folder
 in the working directory loads that folder (the error message says which was looked at).
@@ -23,9 +24,9 @@ from gldpose_sdk.manifest import MANIFEST_NAME
 
 #: Built-in model names and what each is (for help texts and errors).
 BUILTIN_MODELS = {
-    "default": "mobilenet_v3_large at width 0.75, 96 px, distilled from large: the accurate model",
-    "large": "mobilenet_v3_large at 96 px: the previous default and the default's teacher",
-    "fast": "mobilenet_v3_small at 96 px: about half the network time, slightly less accurate",
+    "default": "mobilenet_v3_large at width 0.75, 96 px, distilled from large",
+    "large": "mobilenet_v3_large at 96 px: better pitch/roll, about 1.4x the network time",
+    "fast": "mobilenet_v3_small at 96 px: about 0.6x the default's network time, less accurate",
 }
 DEFAULT_MODEL = "default"
 _MODELS_DIR = Path(__file__).resolve().parent / "models"
