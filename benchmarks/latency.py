@@ -57,6 +57,8 @@ from gldpose_sdk.preprocess import (
     check_image,
     crop_implementation,
     crop_bgr,
+    crop_quality,
+    cut_square,
     read_image_bgr,
     square_region,
     to_network_input,
@@ -90,7 +92,7 @@ VARIANTS: dict[str, Variant] = {
 VARIANT_ORDER = ("openvino", "openvino-f32", "openvino-int8", "onnxruntime-u8", "onnxruntime-f32",
                  "pytorch", "tensorrt")
 #: Face box heights (px) at which the crop stage alone is timed (the sample frame rescaled).
-CROP_FACE_PX = (64, 128, 256)
+CROP_FACE_PX = (64, 128, 256, 384, 512)
 
 
 def sample_frame_and_box() -> tuple[np.ndarray, tuple[float, float, float, float]]:
@@ -473,16 +475,23 @@ def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tup
 
 
 def time_crop_sizes(est: PoseEstimator, frame: np.ndarray, box: tuple, runs: int,
-                    warmup: int, block: int) -> dict[str, float]:
-    """Minimum ms of the crop stage (``cut_faces``) with the face box :data:`CROP_FACE_PX` high."""
+                    warmup: int, block: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Minimum ms of the crop stage with the face box :data:`CROP_FACE_PX` high: as the SDK
+    cuts it (``cut_faces``), and through OpenCV (``cut_square`` + ``crop_quality``, what the
+    SDK runs without the compiled crop and what training runs) on the same square."""
     fns = {}
+    m = est.manifest
     for face_px in CROP_FACE_PX:
         scale = face_px / (box[3] - box[1])
         scaled = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         found = [(tuple(v * scale for v in box), 1.0)]
-        fns[str(face_px)] = (lambda f=scaled, b=found:
-                             cut_faces(f, b, est.manifest, est.config))
-    return {k: t.min_ms for k, t in bc.time_interleaved(fns, runs, warmup, block).items()}
+        region = square_region(scaled.shape, found[0][0], m.crop)
+        fns[f"sdk|{face_px}"] = (lambda f=scaled, b=found: cut_faces(f, b, m, est.config))
+        fns[f"opencv|{face_px}"] = (lambda f=scaled, r=region: crop_quality(
+            cut_square(f, r, m.input.size_px, m.input.resize)[None]))
+    timed = {k: t.min_ms for k, t in bc.time_interleaved(fns, runs, warmup, block).items()}
+    return tuple({k.split("|")[1]: v for k, v in timed.items() if k.startswith(path)}
+                 for path in ("sdk|", "opencv|"))
 
 
 def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -553,8 +562,10 @@ def format_report(report: dict[str, Any]) -> str:
                        "decode, Pose objects; outside = checks + crop + poses; "
                        "sum/infer = (outside + infer) / infer)"),
                   bc.format_table(STAGE_COLUMNS, report["stages"]),
-                  "crop stage alone by face box height: " + ", ".join(
-                      f"{px} px {ms:.3f} ms" for px, ms in report["crop_min_ms_by_face_px"].items()
+                  "crop stage alone by face box height, as the SDK cuts it (OpenCV's path on "
+                  "the same square): " + ", ".join(
+                      f"{px} px {ms:.3f} ms ({report['crop_opencv_min_ms_by_face_px'][px]:.3f})"
+                      for px, ms in report["crop_min_ms_by_face_px"].items()
                   ) + f" (the frame's box is {report['frame']['box_height_px']:.0f} px)", "",
                   ("the same path timed in sequence (one pass through estimate's functions, a "
                    "timestamp between stages, so each stage pays what it does in the real call; "
@@ -669,8 +680,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                            args.runs, *timing)
             in_sequence = [] if args.no_stages else time_in_sequence(
                 ests | autos, frame, box, args.runs if args.quick else max(args.runs, 200))
-            crop_px = {} if args.no_stages or not ests else time_crop_sizes(
-                next(iter(ests.values())), frame, box, args.runs, *timing)
+            crop_px, crop_px_opencv = ({}, {}) if args.no_stages or not ests else (
+                time_crop_sizes(next(iter(ests.values())), frame, box, args.runs, *timing))
             auto_info = {k: e.describe().to_dict() for k, e in autos.items()}
         finally:
             for est in list(ests.values()) + list(autos.values()):
@@ -683,7 +694,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   "box_height_px": box[3] - box[1]},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "rows": rows, "stages": stages, "in_sequence": in_sequence,
-        "crop_min_ms_by_face_px": crop_px, "auto": auto_info,
+        "crop_min_ms_by_face_px": crop_px, "crop_opencv_min_ms_by_face_px": crop_px_opencv,
+        "auto": auto_info,
         "targets": targets(rows), "skipped": [list(s) for s in skipped + peer_skips],
         "machine": bc.machine_info(args.machine_shared, load_at_start),
     }

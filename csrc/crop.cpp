@@ -44,6 +44,9 @@ constexpr int kCoefBits = 11;                 // OpenCV's INTER_RESIZE_COEF_BITS
 constexpr int kCoefScale = 1 << kCoefBits;    // 2048
 // Largest output side accepted (the network input; bounds the scratch memory).
 constexpr int kMaxSize = 1024;
+// Largest whole shrink factor k = side // size accepted: a block's column sums stay exact in
+// uint16 (k * 255) and its sum exact in float (k * k * 255 < 2^24), as OpenCV's own.
+constexpr int kMaxFactor = 255;
 
 struct Taps {
     std::vector<int> first;          // first source index (second = first + 1, clamped)
@@ -123,11 +126,51 @@ __attribute__((target("ssse3"))) int area2_row_ssse3(const std::uint8_t* a, cons
 }
 #endif
 
+// The k x k block sums of one area row, from the k source rows' column sums `acc`
+// [k * m * 3], into `sums` [m * 3]. K is the factor at compile time for the common ones
+// (unrolled), 0 for any other (runtime k).
+template <int K>
+void block_sums(const std::uint16_t* __restrict acc, int k, int m,
+                std::uint32_t* __restrict sums) {
+    if (K != 0) k = K;
+    for (int x = 0; x < m; ++x) {
+        const std::uint16_t* p = acc + static_cast<std::int64_t>(k) * kChannels * x;
+        std::uint32_t s0 = 0, s1 = 0, s2 = 0;
+        for (int dx = 0; dx < k; ++dx) {
+            s0 += p[3 * dx];
+            s1 += p[3 * dx + 1];
+            s2 += p[3 * dx + 2];
+        }
+        sums[kChannels * x] = s0;
+        sums[kChannels * x + 1] = s1;
+        sums[kChannels * x + 2] = s2;
+    }
+}
+
+// Block means as OpenCV's INTER_AREA gives them: float(sum) * float(1 / k^2) rounded half to
+// even, saturated to a byte. Adding and removing 2^23 rounds a float in 0..2^23 to an integer
+// by the FPU's own round-to-nearest-even, as std::nearbyint does in the default mode (which on
+// baseline x86-64 is a library call per byte: roundss needs SSE4.1); written this way the loop
+// vectorises. The product must round before the addition: the build keeps the compiler from
+// fusing them into an FMA (-ffp-contract=off in CMakeLists.txt).
+void round_means(const std::uint32_t* __restrict sums, int n, float scale,
+                 std::uint8_t* __restrict out) {
+    constexpr float kShift = 8388608.f;   // 2^23
+    for (int i = 0; i < n; ++i) {
+        const float r = (static_cast<float>(static_cast<std::int32_t>(sums[i])) * scale + kShift)
+                        - kShift;
+        out[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(std::min(r, 255.f)));
+    }
+}
+
 // Row y of the means of k x k blocks of a (k*m)-pixel square at `src` (row stride `stride`
-// bytes) into `out` (m * 3 bytes), with OpenCV's INTER_AREA rounding. `sums` is scratch of
-// m * 3 ints (k > 2 only).
+// bytes) into `out` (m * 3 bytes), with OpenCV's INTER_AREA rounding. `acc` is scratch of
+// k * m * 3 uint16 and `sums` of m * 3 (k > 2 only): the k rows are first added column by
+// column (exact: k * 255 fits; contiguous, so the compiler vectorises it), then each block's k
+// columns.
 void area_row(const std::uint8_t* src, std::int64_t stride, int k, int m, int y,
-              std::uint8_t* __restrict out, std::int32_t* __restrict sums, bool simd) {
+              std::uint8_t* __restrict out, std::uint16_t* __restrict acc,
+              std::uint32_t* __restrict sums, bool simd) {
     const int row = m * kChannels;
     if (k == 2) {
         const std::uint8_t* __restrict a = src + (2 * y) * stride;
@@ -147,21 +190,21 @@ void area_row(const std::uint8_t* src, std::int64_t stride, int k, int m, int y,
         }
         return;
     }
-    const float scale = 1.f / static_cast<float>(k * k);
-    std::fill(sums, sums + row, 0);
-    for (int dy = 0; dy < k; ++dy) {
-        const std::uint8_t* line = src + static_cast<std::int64_t>(k * y + dy) * stride;
-        for (int x = 0; x < m; ++x) {
-            for (int dx = 0; dx < k; ++dx) {
-                const int i = (k * x + dx) * kChannels;
-                for (int c = 0; c < kChannels; ++c) sums[x * kChannels + c] += line[i + c];
-            }
-        }
+    const int width = k * row;   // bytes of the block rows read from each source row
+    const std::uint8_t* __restrict first = src + static_cast<std::int64_t>(k) * y * stride;
+    for (int i = 0; i < width; ++i) acc[i] = first[i];
+    for (int dy = 1; dy < k; ++dy) {
+        const std::uint8_t* __restrict line = first + dy * stride;
+        for (int i = 0; i < width; ++i) acc[i] = static_cast<std::uint16_t>(acc[i] + line[i]);
     }
-    for (int i = 0; i < row; ++i) {
-        const float v = std::nearbyint(static_cast<float>(sums[i]) * scale);
-        out[i] = static_cast<std::uint8_t>(std::min(v, 255.f));
+    switch (k) {
+        case 3: block_sums<3>(acc, k, m, sums); break;
+        case 4: block_sums<4>(acc, k, m, sums); break;
+        case 5: block_sums<5>(acc, k, m, sums); break;
+        case 6: block_sums<6>(acc, k, m, sums); break;
+        default: block_sums<0>(acc, k, m, sums); break;
     }
+    round_means(sums, row, 1.f / static_cast<float>(k * k), out);
 }
 
 // One source row through the horizontal taps: exact integer sums [dst * 3] (+1 spare).
@@ -315,6 +358,10 @@ py::tuple area_linear(const py::array& region, int size, py::array& out, bool si
     if (size < 1 || size > kMaxSize) {
         throw py::value_error("size must be in 1.." + std::to_string(kMaxSize));
     }
+    if (side / size > kMaxFactor) {
+        throw py::value_error("region shrinks by more than " + std::to_string(kMaxFactor) +
+                              " times (side // size); cut it with OpenCV");
+    }
     if (out.ndim() != 3 || out.shape(0) != size || out.shape(1) != size ||
         out.shape(2) != kChannels || !py::isinstance<py::array_t<std::uint8_t>>(out) ||
         !(out.flags() & py::array::c_style) || !out.writeable()) {
@@ -347,10 +394,11 @@ py::tuple area_linear(const py::array& region, int size, py::array& out, bool si
             const int m = s / k;
             const std::uint8_t* square = src + (s - k * m) / 2 * (stride + kChannels);
             std::vector<std::uint8_t> line(static_cast<size_t>(m) * kChannels + 16);
-            std::vector<std::int32_t> sums(static_cast<size_t>(m) * kChannels);
+            std::vector<std::uint16_t> acc(k > 2 ? static_cast<size_t>(k) * m * kChannels : 0);
+            std::vector<std::uint32_t> sums(k > 2 ? static_cast<size_t>(m) * kChannels : 0);
             bilinear(
                 [&](int r) {
-                    area_row(square, stride, k, m, r, line.data(), sums.data(), simd);
+                    area_row(square, stride, k, m, r, line.data(), acc.data(), sums.data(), simd);
                     return static_cast<const std::uint8_t*>(line.data());
                 },
                 m, size, dst, sum, sum_sq, simd);

@@ -50,7 +50,10 @@ def test_quick_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     stages = {s["variant"]: s for s in report["stages"]}
     assert ours | {"auto"} <= set(stages)
     assert stages["onnxruntime-u8"]["crop_min_ms"] > 0
-    assert set(report["crop_min_ms_by_face_px"]) == {"64", "128", "256"}
+    sizes = {"64", "128", "256", "384", "512"}
+    assert set(report["crop_min_ms_by_face_px"]) == set(report["crop_opencv_min_ms_by_face_px"])
+    assert set(report["crop_min_ms_by_face_px"]) == sizes
+    assert all(v > 0 for v in report["crop_opencv_min_ms_by_face_px"].values())
     # the in-sequence timeline: every stage of estimate's path, the pass checked against it
     sequence = {s["variant"]: s for s in report["in_sequence"]}
     assert ours | {"auto"} <= set(sequence)

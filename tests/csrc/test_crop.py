@@ -51,11 +51,48 @@ def test_every_side_the_sdk_hands_it_gives_opencvs_bytes(size: int, simd: bool) 
         assert_same_as_opencv(FRAME, x0, y0, side, size, simd)
 
 
-@pytest.mark.parametrize("side", [300, 305, 399, 480])
-def test_larger_factors_are_exact_too(side: int) -> None:
-    # k = 3, 4: the generic area step (the SDK hands these to OpenCV, the function is exact)
-    assert_same_as_opencv(FRAME, 17, 40, side, 96)
-    assert_same_as_opencv(FRAME, 17, 40, side, 96, simd=False)
+BIG_FRAME = RNG.integers(0, 256, (1000, 1100, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("size", [96, 64, 112])
+def test_larger_factors_are_exact_too(size: int) -> None:
+    # k = 3..8 (the SDK hands these to it since session 17) and beyond: the column sums, the
+    # block sums and the rounding of OpenCV's area step (box-sampled for 3 and 5)
+    for k in range(3, 12):
+        for side in {k * size, k * size + k // 2, (k + 1) * size - 1}:
+            if side > 1000:
+                continue
+            for simd in (True, False):
+                assert_same_as_opencv(BIG_FRAME, 1000 - side, 3, side, size, simd)
+
+
+def test_factors_above_255_are_refused() -> None:
+    # a block's column sums are exact in uint16 only up to k = 255
+    out = np.empty((2, 2, 3), np.uint8)
+    _crop.area_linear(BIG_FRAME[:511, :511], 2, out)                     # k = 255
+    with pytest.raises(ValueError, match="more than 255 times"):
+        _crop.area_linear(BIG_FRAME[:512, :512], 2, out)                 # k = 256
+
+
+@pytest.mark.skipif(not _crop.simd_available(), reason="the SDK uses the compiled crop only "
+                    "with its SIMD code (x86-64 with SSSE3)")
+def test_the_sdk_hands_it_every_factor_below_the_limit(monkeypatch) -> None:
+    assert preprocess.COMPILED_MAX_FACTOR == 9
+    out = np.empty((96, 96, 3), np.uint8)
+    expected = {side: cut_square(BIG_FRAME, (5, 7, side), 96, "area_linear")
+                for side in (95, 191, 287, 300, 480, 863, 864, 990)}
+
+    def no_opencv(*args, **kwargs):
+        raise AssertionError("cut with OpenCV")
+
+    assert preprocess.compiled_crop_verified(96)   # its check at first use (cached) calls OpenCV
+    monkeypatch.setattr(preprocess, "cut_square", no_opencv)
+    for side in (95, 191, 287, 300, 480, 863):   # factors 0..8: compiled, no OpenCV call
+        cut_square_into(BIG_FRAME, (5, 7, side), 96, "area_linear", out)
+        np.testing.assert_array_equal(out, expected[side])
+    for side in (864, 990):                      # factor 9 and more: OpenCV
+        with pytest.raises(AssertionError, match="cut with OpenCV"):
+            cut_square_into(BIG_FRAME, (5, 7, side), 96, "area_linear", out)
 
 
 @settings(max_examples=60, deadline=None)
@@ -105,7 +142,8 @@ def test_rejects_what_it_cannot_read() -> None:
 @pytest.mark.parametrize("region, resize", [
     ((100, 80, 169), "area_linear"),     # compiled
     ((-30, 80, 169), "area_linear"),     # reaches outside: padded by OpenCV
-    ((100, 80, 350), "area_linear"),     # factor 3: OpenCV
+    ((100, 80, 350), "area_linear"),     # factor 3: compiled since session 17
+    ((3, 0, 700), "area_linear"),        # factor 7: compiled
     ((100, 80, 169), "area"),            # another filter: OpenCV
     ((850, 650, 120), "area_linear"),    # over the bottom-right corner
 ])
