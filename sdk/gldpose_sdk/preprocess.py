@@ -33,6 +33,7 @@ from gldpose_sdk.pose import Box
 
 __all__ = ["Box", "IMAGE_SUFFIXES", "block_mean", "check_box", "check_image", "crop_bgr",
            "crop_implementation", "crop_quality", "cut_square", "cut_square_into",
+           "padded_square",
            "inside_fraction", "normalise", "prepare_crop", "read_image_bgr", "resize_square",
            "square_region", "to_network_input"]
 #: File suffixes read as images (folders in ``gldpose predict``, calibration sets, ...).
@@ -168,6 +169,19 @@ def block_mean(square: np.ndarray, k: int) -> np.ndarray:
     return cv2.resize(square, (m, m), interpolation=cv2.INTER_AREA)
 
 
+def padded_square(image: np.ndarray, region: tuple[int, int, int]) -> np.ndarray:
+    """Square ``region`` ``(x0, y0, side)`` of ``image`` as a new array, black where it lies
+    outside the image (what :func:`cut_square` resizes for a square reaching outside)."""
+    x0, y0, side = region
+    h, w = image.shape[:2]
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    sx1, sy1 = min(x0 + side, w), min(y0 + side, h)
+    padded = np.zeros((side, side, image.shape[2]), dtype=image.dtype)
+    if sx1 > sx0 and sy1 > sy0:
+        padded[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return padded
+
+
 def cut_square(image: np.ndarray, region: tuple[int, int, int], size_px: int,
                resize: str = "area") -> np.ndarray:
     """Square ``region`` ``(x0, y0, side)`` of ``image`` resized to ``size_px``; black outside.
@@ -186,10 +200,7 @@ def cut_square(image: np.ndarray, region: tuple[int, int, int], size_px: int,
     if (sx0, sy0, sx1, sy1) == (x0, y0, x0 + side, y0 + side):
         return resize_square(image[y0:y0 + side, x0:x0 + side], size_px, resize)
     if side <= EXACT_PAD_FACTOR * size_px:
-        padded = np.zeros((side, side, image.shape[2]), dtype=image.dtype)
-        if sx1 > sx0 and sy1 > sy0:
-            padded[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
-        return resize_square(padded, size_px, resize)
+        return resize_square(padded_square(image, region), size_px, resize)
     out = np.zeros((size_px, size_px, image.shape[2]), dtype=image.dtype)
     if sx1 <= sx0 or sy1 <= sy0:
         return out
@@ -229,12 +240,13 @@ def cut_square_into(image: np.ndarray, region: tuple[int, int, int], size_px: in
     """:func:`cut_square` written into ``out`` ``[size_px, size_px, 3]``, with the crop's
     brightness and contrast as :func:`crop_quality` gives them.
 
-    A square inside the image with the ``area_linear`` filter, shrunk by less than
-    :data:`COMPILED_MAX_FACTOR`, is cut by the compiled crop (``gldpose_sdk._crop``) in one
-    pass: OpenCV's exact bytes (verified against :func:`cut_square` once per size, in this
-    process, before first use), and the statistics from the same pass. Everything else (other
-    filters, squares reaching outside, huge faces, no compiled crop) goes through
-    :func:`cut_square` and :func:`crop_quality`.
+    A square with the ``area_linear`` filter, shrunk by less than :data:`COMPILED_MAX_FACTOR`,
+    is cut by the compiled crop (``gldpose_sdk._crop``) in one pass: OpenCV's exact bytes
+    (verified against :func:`cut_square` once per size, in this process, before first use),
+    and the statistics from the same pass; a square reaching outside the image is first padded
+    (:func:`padded_square`, as :func:`cut_square` pads it). Everything else (other filters,
+    squares reaching outside by more than :data:`EXACT_PAD_FACTOR` output sides, huge faces,
+    no compiled crop) goes through :func:`cut_square` and :func:`crop_quality`.
 
     Raises:
         InputError: ``out`` is not a writable uint8 ``[size_px, size_px, 3]`` array.
@@ -243,11 +255,18 @@ def cut_square_into(image: np.ndarray, region: tuple[int, int, int], size_px: in
         raise InputError(f"out must be a writable uint8 [{size_px}, {size_px}, 3] array, got "
                          f"{out.dtype} {out.shape}")
     x0, y0, side = region
-    if (x0 >= 0 and y0 >= 0 and side < COMPILED_MAX_FACTOR * size_px
-            and x0 + side <= image.shape[1] and y0 + side <= image.shape[0]
-            and image.strides[1:] == (3, 1) and _compiled_crop_applies(size_px, resize)):
-        mean, std = _compiled_crop.area_linear(image[y0:y0 + side, x0:x0 + side], size_px, out)
-        return mean / 255.0, std / 255.0
+    if (side < COMPILED_MAX_FACTOR * size_px and image.shape[2] == 3
+            and _compiled_crop_applies(size_px, resize)):
+        if (x0 >= 0 and y0 >= 0 and x0 + side <= image.shape[1] and y0 + side <= image.shape[0]
+                and image.strides[1:] == (3, 1)):
+            square = image[y0:y0 + side, x0:x0 + side]
+        elif side <= EXACT_PAD_FACTOR * size_px:
+            square = padded_square(image, region)
+        else:
+            square = None
+        if square is not None:
+            mean, std = _compiled_crop.area_linear(square, size_px, out)
+            return mean / 255.0, std / 255.0
     out[...] = cut_square(image, region, size_px, resize)
     brightness, contrast = crop_quality(out[None])
     return float(brightness[0]), float(contrast[0])

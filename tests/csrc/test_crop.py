@@ -93,6 +93,15 @@ def test_the_sdk_hands_it_every_factor_below_the_limit(monkeypatch) -> None:
     for side in (864, 990):                      # factor 9 and more: OpenCV
         with pytest.raises(AssertionError, match="cut with OpenCV"):
             cut_square_into(BIG_FRAME, (5, 7, side), 96, "area_linear", out)
+    monkeypatch.undo()
+    padded = {side: cut_square(BIG_FRAME, (-20, -10, side), 96, "area_linear")
+              for side in (300, 384, 385)}
+    monkeypatch.setattr(preprocess, "cut_square", no_opencv)
+    for side in (300, 384):   # reaching outside, padded exactly (up to EXACT_PAD_FACTOR sides)
+        cut_square_into(BIG_FRAME, (-20, -10, side), 96, "area_linear", out)
+        np.testing.assert_array_equal(out, padded[side])
+    with pytest.raises(AssertionError, match="cut with OpenCV"):
+        cut_square_into(BIG_FRAME, (-20, -10, 385), 96, "area_linear", out)
 
 
 @settings(max_examples=60, deadline=None)
@@ -141,7 +150,9 @@ def test_rejects_what_it_cannot_read() -> None:
 
 @pytest.mark.parametrize("region, resize", [
     ((100, 80, 169), "area_linear"),     # compiled
-    ((-30, 80, 169), "area_linear"),     # reaches outside: padded by OpenCV
+    ((-30, 80, 169), "area_linear"),     # reaches outside: padded, then compiled
+    ((-30, -50, 380), "area_linear"),    # the same, factor 3
+    ((-30, -50, 500), "area_linear"),    # outside by more than EXACT_PAD_FACTOR sides: OpenCV
     ((100, 80, 350), "area_linear"),     # factor 3: compiled since session 17
     ((3, 0, 700), "area_linear"),        # factor 7: compiled
     ((100, 80, 169), "area"),            # another filter: OpenCV
