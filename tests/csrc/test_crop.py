@@ -94,14 +94,15 @@ def test_the_sdk_hands_it_every_factor_below_the_limit(monkeypatch) -> None:
         with pytest.raises(AssertionError, match="cut with OpenCV"):
             cut_square_into(BIG_FRAME, (5, 7, side), 96, "area_linear", out)
     monkeypatch.undo()
+    assert preprocess.EXACT_PAD_FACTOR == 8
     padded = {side: cut_square(BIG_FRAME, (-20, -10, side), 96, "area_linear")
-              for side in (300, 384, 385)}
+              for side in (300, 594, 768, 769)}
     monkeypatch.setattr(preprocess, "cut_square", no_opencv)
-    for side in (300, 384):   # reaching outside, padded exactly (up to EXACT_PAD_FACTOR sides)
+    for side in (300, 594, 768):   # reaching outside, padded exactly (up to 8 output sides)
         cut_square_into(BIG_FRAME, (-20, -10, side), 96, "area_linear", out)
         np.testing.assert_array_equal(out, padded[side])
     with pytest.raises(AssertionError, match="cut with OpenCV"):
-        cut_square_into(BIG_FRAME, (-20, -10, 385), 96, "area_linear", out)
+        cut_square_into(BIG_FRAME, (-20, -10, 769), 96, "area_linear", out)
 
 
 @settings(max_examples=60, deadline=None)
@@ -152,7 +153,8 @@ def test_rejects_what_it_cannot_read() -> None:
     ((100, 80, 169), "area_linear"),     # compiled
     ((-30, 80, 169), "area_linear"),     # reaches outside: padded, then compiled
     ((-30, -50, 380), "area_linear"),    # the same, factor 3
-    ((-30, -50, 500), "area_linear"),    # outside by more than EXACT_PAD_FACTOR sides: OpenCV
+    ((-30, -50, 500), "area_linear"),    # the same, factor 5
+    ((-30, -50, 800), "area_linear"),    # outside by more than EXACT_PAD_FACTOR sides: OpenCV
     ((100, 80, 350), "area_linear"),     # factor 3: compiled since session 17
     ((3, 0, 700), "area_linear"),        # factor 7: compiled
     ((100, 80, 169), "area"),            # another filter: OpenCV

@@ -109,7 +109,7 @@ def test_outside_the_frame_is_black_not_clamped() -> None:
 def test_huge_square_keeps_only_the_inside_part_at_its_place() -> None:
     frame = np.empty((40, 40, 3), np.uint8)
     frame[:] = (10, 20, 30)
-    # side 240 > 4 * 16: the inside 40 px, at 100..140 of 240, lands at round(100 * 16 / 240)
+    # side 240 > EXACT_PAD_FACTOR (8) * 16: the inside 40 px, at 100..140 of 240, lands at round(100 * 16 / 240)
     # = 7 .. round(140 * 16 / 240) = 9 of the 16 px output; the rest stays black.
     got = cut_square(frame, (-100, -100, 240), 16)
     want = np.zeros((16, 16, 3), np.uint8)
