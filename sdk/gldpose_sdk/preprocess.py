@@ -42,7 +42,7 @@ IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 #: padded copy is then at most 1.8 MB at 96 px input, 2.4 MB at 112; the compiled crop cuts
 #: every such square). Larger ones keep only their inside part, resized to its place. Until
 #: session 17 this was 4: a 600 px face square over the edge of a 1280x720 frame then took the
-#: inside-part path, OpenCV's general INTER_AREA, 1.3-1.6 ms per face.
+#: inside-part path, OpenCV's general INTER_AREA, 1.3-2.0 ms per face.
 EXACT_PAD_FACTOR = 8
 
 _LOG = logging.getLogger(__name__)
