@@ -47,11 +47,7 @@ from gldpose_sdk.config import BackendOptions, EstimatorConfig
 from gldpose_sdk.decode import decode_implementation
 from gldpose_sdk.builtin_models import resolve_model
 from gldpose_sdk.face_crops import check_box_in_frame, check_frame_size, cut_faces
-from gldpose_sdk.inference import (
-    build_poses,
-    decode_calibrated,
-    infer_poses,
-)
+from gldpose_sdk.inference import PoseDecoder, infer_poses
 from gldpose_sdk.manifest import read_manifest
 from gldpose_sdk.preprocess import (
     check_image,
@@ -360,7 +356,7 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
 
     checks: frame and box checks; crop: ``cut_faces`` (expand, square, resize, the crop's
     brightness and contrast); layout: ``to_network_input``; infer: ``backend.infer``; decode:
-    ``decode_calibrated`` (decode, expectation map and std calibration); infer_poses:
+    ``PoseDecoder.decode`` (decode, expectation map and std calibration); infer_poses:
     everything after the crop; estimate: the whole call.
     """
     m, c, backend = est.manifest, est.config, est.backend
@@ -368,6 +364,7 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
     faces = cut_faces(frame, found, m, c)
     x = to_network_input(faces.crops_bgr, backend.input_layout, m.input)
     logits = backend.infer(x)
+    decoder = PoseDecoder(m, c.quality)
 
     def checks() -> object:
         check_frame_size(check_image(frame), c)
@@ -376,8 +373,8 @@ def stage_callables(est: PoseEstimator, frame: np.ndarray, box: tuple
     return {"checks": checks, "crop": lambda: cut_faces(frame, found, m, c),
             "layout": lambda: to_network_input(faces.crops_bgr, backend.input_layout, m.input),
             "infer": lambda: backend.infer(x, check_finite=False),
-            "decode": lambda: decode_calibrated(logits, m),
-            "infer_poses": lambda: infer_poses(backend, faces, m, c),
+            "decode": lambda: decoder.decode(logits),
+            "infer_poses": lambda: infer_poses(backend, faces, decoder, c.flip_average),
             "estimate": lambda: est.estimate(frame, boxes=[box])}
 
 
@@ -430,8 +427,9 @@ def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tup
     passes = {}
     for label, est in ests.items():
         m, c, backend = est.manifest, est.config, est.backend
+        decoder = PoseDecoder(m, c.quality)
 
-        def one_pass(m=m, c=c, backend=backend) -> tuple[list[int], list]:
+        def one_pass(m=m, c=c, backend=backend, decoder=decoder) -> tuple[list[int], list]:
             t = [time.perf_counter_ns()]
             image = check_image(frame)
             check_frame_size(image, c)
@@ -443,9 +441,9 @@ def time_in_sequence(ests: dict[str, PoseEstimator], frame: np.ndarray, box: tup
             t.append(time.perf_counter_ns())
             logits = backend.infer(x, check_finite=False)   # the decode scans the logits
             t.append(time.perf_counter_ns())
-            angles, raw_std, std = decode_calibrated(logits, m)
+            angles, raw_std, std = decoder.decode(logits)
             t.append(time.perf_counter_ns())
-            poses = build_poses(faces, angles, std, raw_std, c.quality)
+            poses = decoder.poses(faces, angles, std, raw_std)
             t.append(time.perf_counter_ns())
             return t, poses
 

@@ -29,13 +29,14 @@ from gldpose_sdk.builtin_models import resolve_model
 from gldpose_sdk.detect import FaceDetector, RefiningDetector, build_detector
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.face_crops import (
+    FaceCrops,
     check_box_in_frame,
     check_frame_size,
     cut_faces,
     whole_crops,
 )
 from gldpose_sdk.hardware import PlatformInfo, detect_platform
-from gldpose_sdk.inference import infer_poses
+from gldpose_sdk.inference import PoseDecoder, infer_poses
 from gldpose_sdk.manifest import read_manifest
 from gldpose_sdk.pose import Box, Pose
 from gldpose_sdk.preprocess import check_box, check_image, crop_implementation
@@ -155,6 +156,15 @@ class PoseEstimator:
         self._backend, self._selection = select_backend(
             self.model_dir, self.manifest, backend, options, self._platform, cache,
             measure=self.config.measure_backends)
+        self._decoder = PoseDecoder(self.manifest, self.config.quality)
+
+    def _infer(self, faces: FaceCrops) -> list[Pose]:
+        """The network and the decode for a batch of crops, with this estimator's decoder
+        (made again if ``manifest`` or ``config.quality`` were replaced since)."""
+        decoder, config = self._decoder, self.config
+        if decoder.manifest is not self.manifest or decoder.quality is not config.quality:
+            decoder = self._decoder = PoseDecoder(self.manifest, config.quality)
+        return infer_poses(self._backend, faces, decoder, config.flip_average)
 
     # -- single frames and crops ---------------------------------------------------------
     def estimate(self, frame_bgr: np.ndarray, boxes: Sequence[Sequence[float]] | None = None
@@ -190,7 +200,7 @@ class PoseEstimator:
         if not found:
             return []
         faces = cut_faces(image, found, self.manifest, self.config)
-        return infer_poses(self._backend, faces, self.manifest, self.config)
+        return self._infer(faces)
 
     def estimate_crops(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[Pose]:
         """Poses of already-cut face crops (no detector, no extra margin).
@@ -222,7 +232,7 @@ class PoseEstimator:
         if not items:
             raise InputError("no crops given (empty batch)")
         faces = whole_crops(items, self.manifest, self.config)
-        return infer_poses(self._backend, faces, self.manifest, self.config)
+        return self._infer(faces)
 
     def _detect(self, image: np.ndarray) -> list[tuple[Box, float]]:
         assert self._detector is not None  # estimate() handles detector="none"

@@ -14,7 +14,7 @@ import numpy as np
 
 from gldpose_sdk.backends.base import Backend, non_finite_logits
 from gldpose_sdk.config import EstimatorConfig, QualityThresholds
-from gldpose_sdk.decode import decode_logits, decode_mapped
+from gldpose_sdk.decode import MappedDecode, decode_logits
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.face_crops import FaceCrops
 from gldpose_sdk.manifest import ANGLE_NAMES, BinSpec, Manifest
@@ -80,26 +80,15 @@ def decode_calibrated(logits: np.ndarray, manifest: Manifest
     and Python calls cost 24-27 us per face warm, this one 8, and 40-60 us less in place
     between network calls (issue 12, measured).
     """
+    return _mapped_decode(manifest)(logits)
+
+
+def _mapped_decode(manifest: Manifest) -> MappedDecode:
+    """The compiled decode with the manifest's bins, expectation map and calibration."""
     expectation_map, calibration = manifest.expectation_map, manifest.calibration
-    return decode_mapped(logits, _bin_centres(manifest.bins),
-                         expectation_map.knots if expectation_map is not None else None,
-                         calibration.knots if calibration is not None else None)
-
-
-def infer_poses(backend: Backend, faces: FaceCrops, manifest: Manifest,
-                config: EstimatorConfig) -> list[Pose]:
-    """One :class:`Pose` per crop of ``faces``."""
-    if config.flip_average:   # the two views are averaged between the map and the calibration
-        angles, raw_std = predict_angles(backend, faces.crops_bgr, manifest, True)
-        std = calibrated_std(raw_std, manifest)
-    else:
-        logits = backend.infer(to_network_input(faces.crops_bgr, backend.input_layout,
-                                                manifest.input), check_finite=False)
-        try:   # the decode checks every logit (the backend's own scan was skipped)
-            angles, raw_std, std = decode_calibrated(logits, manifest)
-        except InputError as exc:   # a backend's logits of the right shape: NaN or Inf
-            raise non_finite_logits(backend.name) from exc
-    return build_poses(faces, angles, std, raw_std, config.quality)
+    return MappedDecode(_bin_centres(manifest.bins),
+                        expectation_map.knots if expectation_map is not None else None,
+                        calibration.knots if calibration is not None else None)
 
 
 @functools.lru_cache(maxsize=8)
@@ -114,15 +103,21 @@ def _float32_limits(limits: QualityThresholds) -> tuple[tuple[float, ...], float
 
 def build_poses(faces: FaceCrops, angles: np.ndarray, std: np.ndarray, raw_std: np.ndarray,
                 limits: QualityThresholds) -> list[Pose]:
-    """The :class:`Pose` objects of a batch from its arrays, with their quality checks.
+    """The :class:`Pose` objects of a batch from its arrays, with their quality checks
+    (:meth:`PoseDecoder.poses` with these limits)."""
+    return _poses(faces, angles, std, raw_std, _float32_limits(limits), limits.min_inside_frac)
+
+
+def _poses(faces: FaceCrops, angles: np.ndarray, std: np.ndarray, raw_std: np.ndarray,
+           limits: tuple[tuple[float, ...], float, float], min_inside: float) -> list[Pose]:
+    """The Pose objects, with limits as :func:`_float32_limits` gives them.
 
     The arrays become Python floats once per batch (``tolist``) and the quality limits are
     compared as Python floats (against their float32 roundings): at batch 1 this is part of
     the per-face cost around the network (issue 12), where numpy's per-call overhead (three
     comparisons of one-row arrays) made the whole step 19 us per face instead of 9 (warm).
     """
-    max_std, min_light, min_spread = _float32_limits(limits)
-    min_inside = limits.min_inside_frac
+    max_std, min_light, min_spread = limits
     angle_rows, std_rows, raw_rows = angles.tolist(), std.tolist(), raw_std.tolist()
     light, spread = faces.brightness.tolist(), faces.contrast.tolist()
     poses = []
@@ -140,3 +135,56 @@ def build_poses(faces: FaceCrops, angles: np.ndarray, std: np.ndarray, raw_std: 
                           score=faces.scores[i], raw_std_deg=tuple(raw_rows[i]),
                           quality=quality))
     return poses
+
+
+class PoseDecoder:
+    """Logits -> :class:`Pose` objects for one model and one set of quality limits.
+
+    What does not change between calls is prepared once: the manifest's bin centres,
+    expectation map and calibration (:class:`~gldpose_sdk.decode.MappedDecode`) and the
+    quality limits as float32 roundings. Looking them up on every call (an ``lru_cache`` keyed
+    by a frozen dataclass hashes all its fields) cost about 40 us of the batch-1 path right
+    after the network, more than the decode and the Pose objects themselves (issue 12,
+    measured). :class:`~gldpose_sdk.estimator.PoseEstimator` keeps one.
+
+    Attributes:
+        manifest: the model's manifest.
+        quality: the limits of the poses' quality checks.
+    """
+
+    def __init__(self, manifest: Manifest, quality: QualityThresholds) -> None:
+        self.manifest = manifest
+        self.quality = quality
+        self._decode = _mapped_decode(manifest)
+        self._limits = _float32_limits(quality)
+        self._min_inside = quality.min_inside_frac
+
+    def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Angles, raw std and calibrated std ``[N, 3]`` (degrees) from logits ``[N, 3, bins]``:
+        :func:`decode_calibrated` for this model. Raises InputError for bad logits."""
+        return self._decode(logits)
+
+    def poses(self, faces: FaceCrops, angles: np.ndarray, std: np.ndarray,
+              raw_std: np.ndarray) -> list[Pose]:
+        """One :class:`Pose` per crop of ``faces`` from its arrays, with its quality checks."""
+        return _poses(faces, angles, std, raw_std, self._limits, self._min_inside)
+
+
+def infer_poses(backend: Backend, faces: FaceCrops, decoder: PoseDecoder,
+                flip_average: bool = False) -> list[Pose]:
+    """One :class:`Pose` per crop of ``faces``: the network, the decode, the Pose objects.
+
+    ``flip_average``: also run the mirrored crops and average (EstimatorConfig.flip_average).
+    """
+    manifest = decoder.manifest
+    if flip_average:   # the two views are averaged between the map and the calibration
+        angles, raw_std = predict_angles(backend, faces.crops_bgr, manifest, True)
+        std = calibrated_std(raw_std, manifest)
+    else:
+        logits = backend.infer(to_network_input(faces.crops_bgr, backend.input_layout,
+                                                manifest.input), check_finite=False)
+        try:   # the decode checks every logit (the backend's own scan was skipped)
+            angles, raw_std, std = decoder.decode(logits)
+        except InputError as exc:   # a backend's logits of the right shape: NaN or Inf
+            raise non_finite_logits(backend.name) from exc
+    return decoder.poses(faces, angles, std, raw_std)

@@ -156,7 +156,8 @@ class CropRule:
 
     def expand(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """Return the crop box ``(x0, y0, x1, y1)`` in pixels for a tight face box."""
-        x0, y0, x1, y1 = (float(v) for v in box)
+        x0, y0, x1, y1 = box
+        x0, y0, x1, y1 = float(x0), float(y0), float(x1), float(y1)
         w, h = x1 - x0, y1 - y0
         x0, x1 = x0 - self.left_frac * w, x1 + self.right_frac * w
         y0, y1 = y0 - self.top_frac * h, y1 + self.bottom_frac * h

@@ -99,12 +99,14 @@ def check_box(box: Sequence[float]) -> Box:
     Raises:
         InputError: not four numbers, not finite, or empty.
     """
-    try:
-        x0, y0, x1, y1 = (float(v) for v in box)
+    try:   # written out, not as generators: this runs per face on the batch-1 path (issue 12)
+        x0, y0, x1, y1 = box
+        x0, y0, x1, y1 = float(x0), float(y0), float(x1), float(y1)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"a face box must be four numbers (x0, y0, x1, y1), got "
                          f"{str(box)[:80]}") from exc
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+    finite = math.isfinite
+    if not (finite(x0) and finite(y0) and finite(x1) and finite(y1)) or x1 <= x0 or y1 <= y0:
         raise InputError(f"face box {str(box)[:80]} is not finite with x1 > x0 and y1 > y0")
     return x0, y0, x1, y1
 
@@ -113,7 +115,7 @@ def square_region(image_shape: tuple[int, ...], box: Box, crop: CropRule
                   ) -> tuple[int, int, int]:
     """The pixel square ``(x0, y0, side)`` that a face box's crop is cut from (steps 1-2)."""
     x0, y0, x1, y1 = crop.expand(box)
-    x0, y0, x1, y1 = (int(round(v)) for v in (x0, y0, x1, y1))
+    x0, y0, x1, y1 = int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1))
     w, h = max(x1 - x0, 1), max(y1 - y0, 1)
     side = min(w, h)
     return x0 + (w - side) // 2, y0 + (h - side) // 2, side

@@ -210,3 +210,32 @@ def test_decode_calibrated_is_the_estimators_decode(rng, tiny_model_dir) -> None
         np.testing.assert_allclose(got[2], calibrated_std(raw_std, manifest), rtol=1e-5,
                                    atol=2e-5)
     assert not np.allclose(decode_calibrated(logits, full)[2], decode_calibrated(logits, bare)[2])
+
+
+def test_pose_decoder_is_decode_calibrated(rng, tiny_model_dir) -> None:
+    """PoseDecoder.decode (what estimate() runs, prepared once) gives decode_calibrated's
+    numbers, and turns NaN logits into InputError like it."""
+    import dataclasses
+
+    from gldpose_sdk.config import QualityThresholds
+    from gldpose_sdk.errors import InputError
+    from gldpose_sdk.inference import PoseDecoder, decode_calibrated
+    from gldpose_sdk.manifest import read_manifest
+
+    expectation_map, calibration = _maps()
+    bare = dataclasses.replace(read_manifest(tiny_model_dir), expectation_map=None,
+                               calibration=None)
+    full = dataclasses.replace(bare, expectation_map=expectation_map, calibration=calibration)
+    logits = (rng.standard_normal((30, 3, 66)) * 3).astype(np.float32)
+    for manifest in (bare, full):
+        decoder = PoseDecoder(manifest, QualityThresholds())
+        for got, want in zip(decoder.decode(logits), decode_calibrated(logits, manifest)):
+            np.testing.assert_array_equal(got, want)
+        for dtype in (np.float16, np.float64):   # compiled and numpy paths
+            for got, want in zip(decoder.decode(logits.astype(dtype)),
+                                 decode_calibrated(logits.astype(dtype), manifest)):
+                np.testing.assert_array_equal(got, want)
+    bad = logits.copy()
+    bad[3, 1, 7] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        PoseDecoder(full, QualityThresholds()).decode(bad)

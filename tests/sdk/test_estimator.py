@@ -275,3 +275,30 @@ def test_non_finite_logits_are_a_backend_runtime_error(exported_model_dir: Path,
         est._backend._run = poisoned   # type: ignore[method-assign]
         with pytest.raises(BackendRuntimeError, match="^onnxruntime returned NaN or Inf logits"):
             est.estimate_crops(crops[:2])
+
+
+def test_replaced_config_or_manifest_takes_effect(tiny_model_dir: Path,
+                                                  crops: list[np.ndarray]) -> None:
+    """The estimator prepares its decode once; replacing ``config`` (quality limits, flip
+    averaging) or ``manifest`` (a calibration) afterwards still changes the next poses."""
+    from gldpose_sdk.config import QualityThresholds
+    from gldpose_sdk.manifest import AngleCalibration, Calibration
+
+    with PoseEstimator(tiny_model_dir, backend="pytorch", device="cpu", detector="none") as est:
+        before = est.estimate_crops(crops)
+        assert all("uncertain yaw" not in p.quality.reasons for p in before)
+        est.config = dataclasses.replace(
+            est.config, quality=QualityThresholds(max_std_deg=(0.01, 99.0, 99.0)))
+        strict = est.estimate_crops(crops)
+        assert all("uncertain yaw" in p.quality.reasons for p in strict)
+        assert [p.angles_deg.tolist() for p in strict] == [p.angles_deg.tolist() for p in before]
+        est.config = dataclasses.replace(est.config, flip_average=True)
+        flipped = est.estimate_crops(crops)
+        assert not np.allclose([p.angles_deg for p in flipped], [p.angles_deg for p in before])
+        est.config = EstimatorConfig()
+        stretch = AngleCalibration(raw_std_deg=(0.01, 100.0), std_deg=(0.03, 300.0))
+        est.manifest = dataclasses.replace(est.manifest, calibration=Calibration(
+            yaw=stretch, pitch=stretch, roll=stretch))
+        scaled = est.estimate_crops(crops)
+        np.testing.assert_allclose([p.std_deg for p in scaled],
+                                   [np.array(p.raw_std_deg) * 3 for p in before], rtol=1e-5)

@@ -37,3 +37,29 @@ def test_quality_flags_match_their_limits_per_face() -> None:
         (std[0] * 2).tolist()))
     assert last.box == (0.0, 0.0, 8.0, 12.0) and last.score == 0.6
     assert last.quality.contrast == contrast[4] and last.quality.inside_frame_frac == 0.69
+
+
+def test_pose_decoder_poses_are_build_poses() -> None:
+    """PoseDecoder.poses (estimate's path, limits prepared once) = build_poses."""
+    from gldpose_sdk.builtin_models import resolve_model
+    from gldpose_sdk.inference import PoseDecoder
+    from gldpose_sdk.manifest import read_manifest
+
+    rng = np.random.default_rng(3)
+    limits = QualityThresholds(max_std_deg=(5.0, 6.0, 7.0), min_inside_frac=0.5)
+    n = 6
+    faces = FaceCrops(np.zeros((n, 8, 8, 3), np.uint8), tuple((0.0, 0.0, 8.0, 8.0)
+                                                              for _ in range(n)),
+                      (1.0,) * n, tuple(rng.uniform(0.3, 1.0, n).tolist()),
+                      rng.uniform(0, 1, n).astype(np.float32),
+                      rng.uniform(0, 0.3, n).astype(np.float32))
+    angles = rng.uniform(-90, 90, (n, 3)).astype(np.float32)
+    std = rng.uniform(1, 8, (n, 3)).astype(np.float32)
+    std[0] = 1.0                                                  # a reliable face
+    faces = faces._replace(inside_frac=(1.0,) + faces.inside_frac[1:],
+                           brightness=np.r_[np.float32(0.5), faces.brightness[1:]],
+                           contrast=np.r_[np.float32(0.2), faces.contrast[1:]])
+    decoder = PoseDecoder(read_manifest(resolve_model("default")), limits)
+    got = decoder.poses(faces, angles, std, std * 3)
+    assert got == build_poses(faces, angles, std, std * 3, limits)
+    assert any(p.is_reliable for p in got) and not all(p.is_reliable for p in got)
