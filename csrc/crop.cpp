@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,29 @@ Taps linear_taps(int src, int dst, bool clamp_position) {
         t.second[d] = std::clamp(s + 1, 0, src - 1);
     }
     return t;
+}
+
+// linear_taps(src, dst, clamp_position), computed once per thread for the last few size pairs
+// and then shared: a tracked face's square side repeats from frame to frame, and computing the
+// taps costs two libm rounding calls per sample (baseline x86-64 has no rounding instruction).
+// Entries are shared pointers, so that replacing one never pulls taps from under a caller.
+std::shared_ptr<const Taps> cached_taps(int src, int dst, bool clamp_position) {
+    struct Entry {
+        int src = -1, dst = -1;
+        bool clamp = false;
+        std::shared_ptr<const Taps> taps;
+    };
+    constexpr int kEntries = 8;
+    thread_local Entry cache[kEntries];
+    thread_local int next = 0;
+    for (const Entry& e : cache) {
+        if (e.src == src && e.dst == dst && e.clamp == clamp_position) return e.taps;
+    }
+    Entry& slot = cache[next];
+    next = (next + 1) % kEntries;
+    slot = Entry{src, dst, clamp_position,
+                 std::make_shared<const Taps>(linear_taps(src, dst, clamp_position))};
+    return slot.taps;
 }
 
 #ifdef GLDPOSE_CROP_X86
@@ -281,8 +305,10 @@ int vertical_sse2(const std::int32_t* __restrict s0, const std::int32_t* __restr
 template <class RowOf>
 void bilinear(RowOf row_of, int side, int dst, std::uint8_t* __restrict out, std::uint64_t& sum,
               std::uint64_t& sum_sq, bool simd) {
-    const Taps tx = linear_taps(side, dst, true);
-    const Taps ty = linear_taps(side, dst, false);
+    const std::shared_ptr<const Taps> x_taps = cached_taps(side, dst, true);
+    const std::shared_ptr<const Taps> y_taps = cached_taps(side, dst, false);
+    const Taps& tx = *x_taps;
+    const Taps& ty = *y_taps;
     const int row = dst * kChannels;
     std::vector<std::int32_t> rows(static_cast<size_t>(2 * row + 8));
     std::int32_t* s0 = rows.data();

@@ -27,9 +27,10 @@ class FaceCrops(NamedTuple):
 
     Attributes:
         crops_bgr: uint8 ``[N, S, S, 3]`` BGR crops.
-        boxes: the face box of each crop, frame pixels (a crop's own extent for bare crops).
-        scores: detector score of each (1.0 for boxes given by the caller).
-        inside_frac: share of each crop that lay inside its frame.
+        boxes: the face box of each crop, four Python floats in frame pixels (a crop's own
+            extent for bare crops); the poses keep them as they are.
+        scores: detector score of each, a Python float (1.0 for boxes given by the caller).
+        inside_frac: share of each crop that lay inside its frame, a Python float.
         brightness: mean pixel value of each crop, 0..1, float32 ``[N]``
             (:func:`~gldpose_sdk.preprocess.crop_quality`).
         contrast: pixel standard deviation of each crop, 0..1, float32 ``[N]``.

@@ -17,7 +17,7 @@ from gldpose_sdk.config import EstimatorConfig, QualityThresholds
 from gldpose_sdk.decode import MappedDecode, decode_logits
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.face_crops import FaceCrops
-from gldpose_sdk.manifest import ANGLE_NAMES, BinSpec, Manifest
+from gldpose_sdk.manifest import BinSpec, Manifest
 from gldpose_sdk.pose import Pose, PoseQuality
 from gldpose_sdk.preprocess import to_network_input
 
@@ -117,23 +117,29 @@ def _poses(faces: FaceCrops, angles: np.ndarray, std: np.ndarray, raw_std: np.nd
     the per-face cost around the network (issue 12), where numpy's per-call overhead (three
     comparisons of one-row arrays) made the whole step 19 us per face instead of 9 (warm).
     """
-    max_std, min_light, min_spread = limits
+    (max_yaw, max_pitch, max_roll), min_light, min_spread = limits
     angle_rows, std_rows, raw_rows = angles.tolist(), std.tolist(), raw_std.tolist()
     light, spread = faces.brightness.tolist(), faces.contrast.tolist()
     poses = []
-    for i, box in enumerate(faces.boxes):
-        reasons = [f"uncertain {name}" for name, value, limit in zip(ANGLE_NAMES, std_rows[i],
-                                                                     max_std) if value > limit]
-        if faces.inside_frac[i] < min_inside:
+    for i, box in enumerate(faces.boxes):   # boxes and inside fractions are Python floats
+        yaw_std, pitch_std, roll_std = std_rows[i]
+        reasons = []
+        if yaw_std > max_yaw:
+            reasons.append("uncertain yaw")
+        if pitch_std > max_pitch:
+            reasons.append("uncertain pitch")
+        if roll_std > max_roll:
+            reasons.append("uncertain roll")
+        inside = faces.inside_frac[i]
+        if inside < min_inside:
             reasons.append("outside frame")
         if light[i] < min_light:
             reasons.append("dark")
         if spread[i] < min_spread:
             reasons.append("flat")
-        quality = PoseQuality(float(faces.inside_frac[i]), light[i], spread[i], tuple(reasons))
-        poses.append(Pose(*angle_rows[i], *std_rows[i], box=tuple(map(float, box)),
-                          score=faces.scores[i], raw_std_deg=tuple(raw_rows[i]),
-                          quality=quality))
+        quality = PoseQuality(inside, light[i], spread[i], tuple(reasons))
+        poses.append(Pose(*angle_rows[i], yaw_std, pitch_std, roll_std, box,
+                          faces.scores[i], None, tuple(raw_rows[i]), quality))
     return poses
 
 

@@ -51,6 +51,17 @@ def test_every_side_the_sdk_hands_it_gives_opencvs_bytes(size: int, simd: bool) 
         assert_same_as_opencv(FRAME, x0, y0, side, size, simd)
 
 
+def test_sizes_taking_turns_reuse_no_stale_taps() -> None:
+    # the bilinear taps are cached per thread for the last 8 (side, size) pairs: 13 pairs
+    # visited in turn, three times over, evict and recompute entries while others are reused
+    pairs = [(side, size) for size in (96, 64, 112) for side in (70, 119, 150, 239)] + [(96, 60)]
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        for i in rng.permutation(len(pairs)):
+            side, size = pairs[i]
+            assert_same_as_opencv(FRAME, 11, 7, side, size)
+
+
 BIG_FRAME = RNG.integers(0, 256, (1000, 1100, 3), dtype=np.uint8)
 
 
