@@ -235,34 +235,37 @@ py::array_t<double> checked_centres(const py::object& obj, py::ssize_t num_bins)
     return out;
 }
 
-py::tuple decode(const py::object& logits_obj, const py::object& centres_obj, bool return_probs,
-                 int threads) {
+// Logits as decode() takes them: a float32 or float16 numpy array [N, A, B], 1 <= B.
+py::array checked_logits(const py::object& logits_obj, bool& is_half) {
     if (!py::isinstance<py::array>(logits_obj)) {
         throw py::value_error(
             "logits must be a numpy array [N, angles, bins], got " +
             py::str(py::type::of(logits_obj).attr("__name__")).cast<std::string>());
     }
-    const auto logits = py::reinterpret_borrow<py::array>(logits_obj);
+    auto logits = py::reinterpret_borrow<py::array>(logits_obj);
     if (logits.ndim() != 3) {
         throw py::value_error("logits must have 3 dimensions [N, angles, bins], got " +
                               std::to_string(logits.ndim()));
     }
-    if (threads < 0) {
-        throw py::value_error("threads must be >= 0 (0: automatic), got " +
-                              std::to_string(threads));
-    }
-    const bool is_half = logits.dtype().equal(py::dtype("float16"));
-    if (!is_half && !logits.dtype().equal(py::dtype::of<float>())) {
+    const py::dtype dtype = logits.dtype();
+    is_half = dtype.kind() == 'f' && dtype.itemsize() == 2 &&
+              dtype.equal(py::dtype("float16"));   // byte order: only then the string compare
+    if (!is_half && !dtype.equal(py::dtype::of<float>())) {
         throw py::value_error("logits dtype must be float32 or float16 (native byte order), got " +
                               dtype_name(logits));
     }
-    const py::ssize_t n = logits.shape(0), a = logits.shape(1), b = logits.shape(2);
+    const py::ssize_t b = logits.shape(2);
     if (b < 1 || b > INT_MAX / 2) {
         throw py::value_error("logits must have between 1 and INT_MAX/2 bins, got " +
                               std::to_string(b));
     }
-    const py::array_t<double> centres = checked_centres(centres_obj, b);
+    return logits;
+}
 
+// The decode of checked logits with `centres` (double, one per bin): (angles, std[, probs]).
+py::tuple decode_checked(const py::array& logits, bool is_half, const double* centres,
+                         bool return_probs, int threads) {
+    const py::ssize_t n = logits.shape(0), a = logits.shape(1), b = logits.shape(2);
     py::array_t<float> angles({n, a});
     py::array_t<float> stds({n, a});
     py::array_t<float> probs;
@@ -274,7 +277,7 @@ py::tuple decode(const py::object& logits_obj, const py::object& centres_obj, bo
                      a,
                      static_cast<int>(b),
                      is_half,
-                     centres.data(),
+                     centres,
                      angles.mutable_data(),
                      stds.mutable_data(),
                      return_probs ? probs.mutable_data() : nullptr};
@@ -292,6 +295,18 @@ py::tuple decode(const py::object& logits_obj, const py::object& centres_obj, bo
     }
     if (return_probs) return py::make_tuple(angles, stds, probs);
     return py::make_tuple(angles, stds);
+}
+
+py::tuple decode(const py::object& logits_obj, const py::object& centres_obj, bool return_probs,
+                 int threads) {
+    bool is_half = false;
+    const py::array logits = checked_logits(logits_obj, is_half);
+    if (threads < 0) {
+        throw py::value_error("threads must be >= 0 (0: automatic), got " +
+                              std::to_string(threads));
+    }
+    const py::array_t<double> centres = checked_centres(centres_obj, logits.shape(2));
+    return decode_checked(logits, is_half, centres.data(), return_probs, threads);
 }
 
 // --- decode_mapped: the decode followed by the manifest's expectation map and calibration ---
@@ -341,38 +356,17 @@ Knots knots_of(const py::handle& pair, const std::string& what, int min_count,
     return Knots{xs, ys, static_cast<int>(x.shape(0))};
 }
 
-py::tuple decode_mapped(const py::object& logits, const py::object& centres,
-                        const py::object& angle_map, const py::object& std_maps) {
-    const py::tuple decoded = decode(logits, centres, false, 0);
-    auto angles = decoded[0].cast<py::array_t<float>>();
-    auto stds = decoded[1].cast<py::array_t<float>>();
-    const py::ssize_t n = angles.shape(0), a = angles.shape(1);
-    std::vector<py::array_t<double>> keep;
-    const bool has_map = !angle_map.is_none();
-    const Knots map = has_map ? knots_of(angle_map, "angle_map", 2, keep) : Knots{};
-    std::vector<Knots> calibration;
-    if (!std_maps.is_none()) {
-        const auto maps = py::reinterpret_borrow<py::sequence>(std_maps);
-        if (!py::isinstance<py::sequence>(std_maps) || py::len(maps) != static_cast<size_t>(a)) {
-            throw py::value_error("std_maps must hold one (raw, calibrated) pair per angle (" +
-                                  std::to_string(a) + ")");
-        }
-        for (py::ssize_t i = 0; i < a; ++i) {
-            calibration.push_back(knots_of(maps[i], "std_maps[" + std::to_string(i) + "]", 1,
-                                           keep));
-        }
-    }
-    py::array_t<float> calibrated({n, a});
-    float* ang = angles.mutable_data();
-    float* sd = stds.mutable_data();
-    float* cal = calibrated.mutable_data();
-    for (py::ssize_t r = 0; r < n * a; ++r) {
-        if (has_map) {
+// The expectation map (when `map` is given) and the calibration (one Knots per angle, or none)
+// applied in place to the decoded angles and stds [rows], with the calibrated stds into `cal`.
+void apply_maps(float* ang, float* sd, float* cal, py::ssize_t rows, py::ssize_t a,
+                const Knots* map, const std::vector<Knots>& calibration) {
+    for (py::ssize_t r = 0; r < rows; ++r) {
+        if (map != nullptr) {
             const double v = ang[r];
-            const int j = right_knot(map, v);
+            const int j = right_knot(*map, v);
             const float slope =
-                static_cast<float>((map.y[j] - map.y[j - 1]) / (map.x[j] - map.x[j - 1]));
-            ang[r] = static_cast<float>(interp(map, j, v));
+                static_cast<float>((map->y[j] - map->y[j - 1]) / (map->x[j] - map->x[j - 1]));
+            ang[r] = static_cast<float>(interp(*map, j, v));
             sd[r] = sd[r] * slope;
         }
         if (calibration.empty()) {
@@ -385,8 +379,91 @@ py::tuple decode_mapped(const py::object& logits, const py::object& centres,
                                                                       k.x[k.count - 1])
                                                           : interp(k, right_knot(k, raw), raw));
     }
+}
+
+void check_calibration_count(size_t count, py::ssize_t a) {
+    if (count != static_cast<size_t>(a)) {
+        throw py::value_error("std_maps must hold one (raw, calibrated) pair per angle (" +
+                              std::to_string(a) + ")");
+    }
+}
+
+// The calibration's knots from `std_maps` (a sequence of pairs), converted arrays into `keep`.
+std::vector<Knots> calibration_of(const py::object& std_maps,
+                                  std::vector<py::array_t<double>>& keep) {
+    std::vector<Knots> calibration;
+    if (std_maps.is_none()) return calibration;
+    if (!py::isinstance<py::sequence>(std_maps)) {
+        throw py::value_error("std_maps must hold one (raw, calibrated) pair per angle");
+    }
+    const auto maps = py::reinterpret_borrow<py::sequence>(std_maps);
+    for (size_t i = 0; i < py::len(maps); ++i) {
+        calibration.push_back(knots_of(maps[i], "std_maps[" + std::to_string(i) + "]", 1, keep));
+    }
+    return calibration;
+}
+
+// (angles, std after the map, calibrated std) from decode()'s (angles, std).
+py::tuple mapped(const py::tuple& decoded, const Knots* map, const std::vector<Knots>& calibration) {
+    auto angles = decoded[0].cast<py::array_t<float>>();
+    auto stds = decoded[1].cast<py::array_t<float>>();
+    const py::ssize_t n = angles.shape(0), a = angles.shape(1);
+    if (!calibration.empty()) check_calibration_count(calibration.size(), a);
+    py::array_t<float> calibrated({n, a});
+    apply_maps(angles.mutable_data(), stds.mutable_data(), calibrated.mutable_data(), n * a, a,
+               map, calibration);
     return py::make_tuple(angles, stds, calibrated);
 }
+
+py::tuple decode_mapped(const py::object& logits, const py::object& centres,
+                        const py::object& angle_map, const py::object& std_maps) {
+    const py::tuple decoded = decode(logits, centres, false, 0);
+    std::vector<py::array_t<double>> keep;
+    const bool has_map = !angle_map.is_none();
+    const Knots map = has_map ? knots_of(angle_map, "angle_map", 2, keep) : Knots{};
+    const std::vector<Knots> calibration = calibration_of(std_maps, keep);
+    return mapped(decoded, has_map ? &map : nullptr, calibration);
+}
+
+// decode_mapped with the centres and knots checked and converted once (a model's decode,
+// prepared when it is loaded): a call converts nothing but the logits.
+class MappedDecoder {
+public:
+    MappedDecoder(const py::object& centres, const py::object& angle_map,
+                  const py::object& std_maps) {
+        if (!py::isinstance<py::array>(centres) ||
+            py::reinterpret_borrow<py::array>(centres).ndim() != 1) {
+            throw py::value_error("centres must be a numpy float32 array [bins]");
+        }
+        const py::array_t<double> c =
+            checked_centres(centres, py::reinterpret_borrow<py::array>(centres).shape(0));
+        centres_.assign(c.data(), c.data() + c.size());
+        has_map_ = !angle_map.is_none();
+        if (has_map_) map_ = knots_of(angle_map, "angle_map", 2, keep_);
+        calibration_ = calibration_of(std_maps, keep_);
+    }
+
+    py::tuple operator()(const py::object& logits_obj) const {
+        bool is_half = false;
+        const py::array logits = checked_logits(logits_obj, is_half);
+        const py::ssize_t b = logits.shape(2);
+        if (b != static_cast<py::ssize_t>(centres_.size())) {
+            throw py::value_error("logits have " + std::to_string(b) +
+                                  " bins but centres have shape (" +
+                                  std::to_string(centres_.size()) + ",)");
+        }
+        if (!calibration_.empty()) check_calibration_count(calibration_.size(), logits.shape(1));
+        return mapped(decode_checked(logits, is_half, centres_.data(), false, 0),
+                      has_map_ ? &map_ : nullptr, calibration_);
+    }
+
+private:
+    std::vector<double> centres_;
+    std::vector<py::array_t<double>> keep_;   // the knots' converted arrays
+    bool has_map_ = false;
+    Knots map_{};
+    std::vector<Knots> calibration_;
+};
 
 // Test hook: binary16 bit patterns (uint16 array) to float32, through the converter above.
 py::array_t<float> half_bits_to_float(const py::array_t<std::uint16_t, py::array::c_style |
@@ -424,6 +501,17 @@ std_maps: None or one (raw_std, std) pair of knots per angle: the calibrated std
 value below the knots, in proportion to the raw std above them).
 Returns (angles [N, A], std [N, A] after the map, calibrated std [N, A]), float32.
 Raises ValueError as decode() does, and for knots that are not increasing finite 1-D pairs.)doc");
+    py::class_<gldpose::MappedDecoder>(m, "MappedDecoder",
+                                        "decode_mapped with its centres and knots fixed.")
+        .def(py::init<const py::object&, const py::object&, const py::object&>(),
+             py::arg("centres"), py::arg("angle_map") = py::none(),
+             py::arg("std_maps") = py::none(),
+             R"doc(Check and convert centres [B] float32, angle_map and std_maps (as decode_mapped
+takes them) once. Raises ValueError for bad centres or knots.)doc")
+        .def("__call__", &gldpose::MappedDecoder::operator(), py::arg("logits"),
+             R"doc(decode_mapped(logits, centres, angle_map, std_maps) with the fixed centres and
+knots: (angles, std after the map, calibrated std), each [N, A] float32. Raises ValueError as
+decode_mapped does.)doc");
     m.def("_half_bits_to_float", &gldpose::half_bits_to_float, py::arg("bits"),
           "Test hook: convert binary16 bit patterns (uint16) to float32 as decode() does.");
 }

@@ -145,39 +145,55 @@ def decode_mapped(logits: np.ndarray, centres_deg: np.ndarray, angle_map: Knots 
         ``(angles, std after the angle map, calibrated std)``, each ``[N, A]`` float32.
 
     Raises:
-        InputError: what :func:`decode_logits` raises.
+        InputError: what :func:`decode_logits` raises, and knots that are not increasing
+            finite pairs.
     """
-    return MappedDecode(centres_deg, angle_map, std_maps)(logits)
+    _announce()
+    if _compiled is None or not isinstance(logits, np.ndarray) or logits.dtype == np.float64:
+        return decode_mapped_numpy(logits, centres_deg, angle_map, std_maps)
+    centres = np.ascontiguousarray(centres_deg, dtype=np.float32)
+    try:
+        return tuple(_compiled.decode_mapped(logits, centres, angle_map, std_maps))
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
 
 
 class MappedDecode:
     """:func:`decode_mapped` with its bin centres and maps fixed, prepared once per model.
 
-    The centres are laid out for the compiled decode once (contiguous float32), and nothing is
-    looked up per call, so that a call costs the decode alone: at batch 1 right after the network,
-    looking them up and converting them on every call cost more than the decode itself
-    (median 40 us against 14 here, issue 12, measured).
+    With the compiled decode, the centres and knots are checked and converted once (its
+    ``MappedDecoder``), so that a call converts nothing but the logits: at batch 1 right after
+    the network, looking the tables up and converting them on every call cost more than the
+    decode itself (issue 12: median 40 us against 14 for the lookups alone, measured).
+
+    Raises:
+        InputError: centres or knots the compiled decode refuses (at construction).
     """
 
-    __slots__ = ("centres_deg", "angle_map", "std_maps")
+    __slots__ = ("centres_deg", "angle_map", "std_maps", "_prepared")
 
     def __init__(self, centres_deg: np.ndarray, angle_map: Knots | None = None,
                  std_maps: Sequence[Knots] | None = None) -> None:
         _announce()
         centres = np.array(centres_deg, dtype=np.float32)   # an own, contiguous copy
-        centres.setflags(write=False)   # (its shape is checked against the logits' per call)
+        centres.setflags(write=False)
         self.centres_deg = centres
-        self.angle_map = angle_map   # checked by the decode (compiled or numpy) on each call
+        self.angle_map = angle_map
         self.std_maps = std_maps
+        self._prepared = None
+        if _compiled is not None:
+            try:
+                self._prepared = _compiled.MappedDecoder(centres, angle_map, std_maps)
+            except ValueError as exc:
+                raise InputError(str(exc)) from exc
 
     def __call__(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(angles, std after the angle map, calibrated std)`` ``[N, A]`` float32 of logits
         ``[N, A, B]``; raises InputError as :func:`decode_logits` does."""
-        if _compiled is None or not isinstance(logits, np.ndarray) or logits.dtype == np.float64:
+        if self._prepared is None or not isinstance(logits, np.ndarray) or \
+                logits.dtype == np.float64:
             return decode_mapped_numpy(logits, self.centres_deg, self.angle_map, self.std_maps)
         try:
-            return tuple(_compiled.decode_mapped(logits, self.centres_deg, self.angle_map,
-                                                 self.std_maps))
+            return self._prepared(logits)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
-

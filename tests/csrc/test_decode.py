@@ -236,3 +236,42 @@ def test_decode_mapped_rejects_bad_knots(angle_map, std_maps,  # type: ignore[no
         _decode.decode_mapped(logits, CENTRES_DEG, angle_map, std_maps)
     with pytest.raises(InputError):
         sdk_decode.decode_mapped(logits, CENTRES_DEG, angle_map, std_maps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_prepared_decoder_equals_decode_mapped(rng, dtype) -> None:  # type: ignore[no-untyped-def]
+    """MappedDecoder (the knots converted once, what the SDK's PoseDecoder calls per batch)
+    gives decode_mapped's numbers, with and without each map, on strided logits too."""
+    angle_map = (np.array([-90.0, -60.0, 0.0, 60.0, 90.0]),
+                 np.array([-99.0, -62.0, 0.0, 62.0, 99.0]))
+    std_maps = [(np.array([4.0, 9.0, 30.0]), np.array([2.0, 4.0, 15.0])),
+                (np.array([6.0]), np.array([3.0])),
+                (np.array([1.0, 50.0]), np.array([0.5, 30.0]))]
+    wide = (rng.standard_normal((40, 3, 2 * CENTRES_DEG.size)) * 4).astype(dtype)
+    for logits in (wide[:, :, ::2], np.ascontiguousarray(wide[:, :, ::2])):
+        for maps in ((None, None), (angle_map, None), (None, std_maps), (angle_map, std_maps)):
+            got = _decode.MappedDecoder(CENTRES_DEG, *maps)(logits)
+            want = _decode.decode_mapped(logits, CENTRES_DEG, *maps)
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+
+
+def test_prepared_decoder_checks_once_and_per_call() -> None:
+    """Bad knots or centres are refused when the decoder is made; bad logits on each call."""
+    with pytest.raises(ValueError, match="strictly increasing"):
+        _decode.MappedDecoder(CENTRES_DEG, ([0.0, 0.0], [1.0, 2.0]))
+    with pytest.raises(ValueError, match="centres"):
+        _decode.MappedDecoder(CENTRES_DEG.astype(np.float64))
+    decoder = _decode.MappedDecoder(CENTRES_DEG, None, [([1.0], [1.0])] * 2)
+    with pytest.raises(ValueError, match="one \\(raw, calibrated\\) pair per angle \\(3\\)"):
+        decoder(np.zeros((1, 3, CENTRES_DEG.size), np.float32))
+    assert decoder(np.zeros((1, 2, CENTRES_DEG.size), np.float32))[2].shape == (1, 2)
+    decoder = _decode.MappedDecoder(CENTRES_DEG)
+    with pytest.raises(ValueError, match="bins but centres"):
+        decoder(np.zeros((1, 3, CENTRES_DEG.size + 1), np.float32))
+    bad = np.zeros((2, 3, CENTRES_DEG.size), np.float32)
+    bad[1, 2, 5] = np.inf
+    with pytest.raises(ValueError, match="row n=1, angle=2"):
+        decoder(bad)
+    with pytest.raises(ValueError, match="float32 or float16"):
+        decoder(bad.astype(np.float64))
