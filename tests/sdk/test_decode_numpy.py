@@ -189,19 +189,24 @@ def test_decode_mapped_equals_map_then_calibration(rng, implementation: str) -> 
     np.testing.assert_array_equal(plain[1], plain[2])
 
 
-def test_decode_calibrated_is_the_estimators_decode(rng, tiny_model_dir) -> None:
-    """inference.decode_calibrated (what estimate() runs) = angles_from_logits +
-    calibrated_std, for a manifest with a map and a calibration and for one without."""
+def _two_manifests_and_logits(rng, model_dir):  # type: ignore[no-untyped-def]
+    """The tiny model's manifest without maps and with both, and random logits for them."""
     import dataclasses
 
-    from gldpose_sdk.inference import angles_from_logits, calibrated_std, decode_calibrated
     from gldpose_sdk.manifest import read_manifest
 
     expectation_map, calibration = _maps()
-    bare = dataclasses.replace(read_manifest(tiny_model_dir), expectation_map=None,
-                               calibration=None)
+    bare = dataclasses.replace(read_manifest(model_dir), expectation_map=None, calibration=None)
     full = dataclasses.replace(bare, expectation_map=expectation_map, calibration=calibration)
-    logits = (rng.standard_normal((30, 3, 66)) * 3).astype(np.float32)
+    return bare, full, (rng.standard_normal((30, 3, 66)) * 3).astype(np.float32)
+
+
+def test_decode_calibrated_is_the_estimators_decode(rng, tiny_model_dir) -> None:
+    """inference.decode_calibrated (what estimate() runs) = angles_from_logits +
+    calibrated_std, for a manifest with a map and a calibration and for one without."""
+    from gldpose_sdk.inference import angles_from_logits, calibrated_std, decode_calibrated
+
+    bare, full, logits = _two_manifests_and_logits(rng, tiny_model_dir)
     for manifest in (bare, full):
         angles, raw_std = angles_from_logits(logits, manifest)
         got = decode_calibrated(logits, manifest)
@@ -215,18 +220,10 @@ def test_decode_calibrated_is_the_estimators_decode(rng, tiny_model_dir) -> None
 def test_pose_decoder_is_decode_calibrated(rng, tiny_model_dir) -> None:
     """PoseDecoder.decode (what estimate() runs, prepared once) gives decode_calibrated's
     numbers, and turns NaN logits into InputError like it."""
-    import dataclasses
-
     from gldpose_sdk.config import QualityThresholds
-    from gldpose_sdk.errors import InputError
     from gldpose_sdk.inference import PoseDecoder, decode_calibrated
-    from gldpose_sdk.manifest import read_manifest
 
-    expectation_map, calibration = _maps()
-    bare = dataclasses.replace(read_manifest(tiny_model_dir), expectation_map=None,
-                               calibration=None)
-    full = dataclasses.replace(bare, expectation_map=expectation_map, calibration=calibration)
-    logits = (rng.standard_normal((30, 3, 66)) * 3).astype(np.float32)
+    bare, full, logits = _two_manifests_and_logits(rng, tiny_model_dir)
     for manifest in (bare, full):
         decoder = PoseDecoder(manifest, QualityThresholds())
         for got, want in zip(decoder.decode(logits), decode_calibrated(logits, manifest)):
