@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from gldpose_sdk.backends.base import Backend, non_finite_logits
-from gldpose_sdk.config import EstimatorConfig, QualityThresholds
+from gldpose_sdk.config import QualityThresholds
 from gldpose_sdk.decode import MappedDecode, decode_logits
 from gldpose_sdk.errors import InputError
 from gldpose_sdk.face_crops import FaceCrops
@@ -138,8 +138,9 @@ def _poses(faces: FaceCrops, angles: np.ndarray, std: np.ndarray, raw_std: np.nd
         if spread[i] < min_spread:
             reasons.append("flat")
         quality = PoseQuality(inside, light[i], spread[i], tuple(reasons))
-        poses.append(Pose(*angle_rows[i], yaw_std, pitch_std, roll_std, box,
-                          faces.scores[i], None, tuple(raw_rows[i]), quality))
+        poses.append(Pose(*angle_rows[i], yaw_std, pitch_std, roll_std, box=box,
+                          score=faces.scores[i], raw_std_deg=tuple(raw_rows[i]),
+                          quality=quality))
     return poses
 
 
