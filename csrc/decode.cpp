@@ -356,10 +356,11 @@ Knots knots_of(const py::handle& pair, const std::string& what, int min_count,
     return Knots{xs, ys, static_cast<int>(x.shape(0))};
 }
 
-// The expectation map (when `map` is given) and the calibration (one Knots per angle, or none)
-// applied in place to the decoded angles and stds [rows], with the calibrated stds into `cal`.
+// The expectation map (when `map` is given) and the calibration (one Knots per angle, when
+// `calibration` is given) applied in place to the decoded angles and stds [rows], with the
+// calibrated stds into `cal`.
 void apply_maps(float* ang, float* sd, float* cal, py::ssize_t rows, py::ssize_t a,
-                const Knots* map, const std::vector<Knots>& calibration) {
+                const Knots* map, const std::vector<Knots>* calibration) {
     for (py::ssize_t r = 0; r < rows; ++r) {
         if (map != nullptr) {
             const double v = ang[r];
@@ -369,11 +370,11 @@ void apply_maps(float* ang, float* sd, float* cal, py::ssize_t rows, py::ssize_t
             ang[r] = static_cast<float>(interp(*map, j, v));
             sd[r] = sd[r] * slope;
         }
-        if (calibration.empty()) {
+        if (calibration == nullptr) {
             cal[r] = sd[r];
             continue;
         }
-        const Knots& k = calibration[static_cast<size_t>(r % a)];
+        const Knots& k = (*calibration)[static_cast<size_t>(r % a)];
         const double raw = sd[r];
         cal[r] = static_cast<float>(raw > k.x[k.count - 1] ? raw * (k.y[k.count - 1] /
                                                                       k.x[k.count - 1])
@@ -403,12 +404,14 @@ std::vector<Knots> calibration_of(const py::object& std_maps,
     return calibration;
 }
 
-// (angles, std after the map, calibrated std) from decode()'s (angles, std).
-py::tuple mapped(const py::tuple& decoded, const Knots* map, const std::vector<Knots>& calibration) {
+// (angles, std after the map, calibrated std) from decode()'s (angles, std); `calibration`
+// null: none (the calibrated std is the std).
+py::tuple mapped(const py::tuple& decoded, const Knots* map,
+                 const std::vector<Knots>* calibration) {
     auto angles = decoded[0].cast<py::array_t<float>>();
     auto stds = decoded[1].cast<py::array_t<float>>();
     const py::ssize_t n = angles.shape(0), a = angles.shape(1);
-    if (!calibration.empty()) check_calibration_count(calibration.size(), a);
+    if (calibration != nullptr) check_calibration_count(calibration->size(), a);
     py::array_t<float> calibrated({n, a});
     apply_maps(angles.mutable_data(), stds.mutable_data(), calibrated.mutable_data(), n * a, a,
                map, calibration);
@@ -422,7 +425,8 @@ py::tuple decode_mapped(const py::object& logits, const py::object& centres,
     const bool has_map = !angle_map.is_none();
     const Knots map = has_map ? knots_of(angle_map, "angle_map", 2, keep) : Knots{};
     const std::vector<Knots> calibration = calibration_of(std_maps, keep);
-    return mapped(decoded, has_map ? &map : nullptr, calibration);
+    return mapped(decoded, has_map ? &map : nullptr,
+                  std_maps.is_none() ? nullptr : &calibration);
 }
 
 // decode_mapped with the centres and knots checked and converted once (a model's decode,
@@ -440,6 +444,7 @@ public:
         centres_.assign(c.data(), c.data() + c.size());
         has_map_ = !angle_map.is_none();
         if (has_map_) map_ = knots_of(angle_map, "angle_map", 2, keep_);
+        has_calibration_ = !std_maps.is_none();
         calibration_ = calibration_of(std_maps, keep_);
     }
 
@@ -452,9 +457,9 @@ public:
                                   " bins but centres have shape (" +
                                   std::to_string(centres_.size()) + ",)");
         }
-        if (!calibration_.empty()) check_calibration_count(calibration_.size(), logits.shape(1));
+        if (has_calibration_) check_calibration_count(calibration_.size(), logits.shape(1));
         return mapped(decode_checked(logits, is_half, centres_.data(), false, 0),
-                      has_map_ ? &map_ : nullptr, calibration_);
+                      has_map_ ? &map_ : nullptr, has_calibration_ ? &calibration_ : nullptr);
     }
 
 private:
@@ -462,6 +467,7 @@ private:
     std::vector<py::array_t<double>> keep_;   // the knots' converted arrays
     bool has_map_ = false;
     Knots map_{};
+    bool has_calibration_ = false;
     std::vector<Knots> calibration_;
 };
 

@@ -120,6 +120,9 @@ def decode_mapped_numpy(logits: np.ndarray, centres_deg: np.ndarray,
         angles = np.interp(angles.astype(np.float64), xp, fp).astype(np.float32)
     if std_maps is None:
         return angles, std, std.copy()
+    if len(std_maps) != std.shape[1]:
+        raise InputError(f"std_maps must hold one (raw, calibrated) pair per angle "
+                         f"({std.shape[1]}), got {len(std_maps)}")
     calibrated = np.empty_like(std)
     for a, (raw, cal) in enumerate(std_maps):
         col = std[:, a].astype(np.float64)

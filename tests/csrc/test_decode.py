@@ -266,6 +266,16 @@ def test_prepared_decoder_checks_once_and_per_call() -> None:
     with pytest.raises(ValueError, match="one \\(raw, calibrated\\) pair per angle \\(3\\)"):
         decoder(np.zeros((1, 3, CENTRES_DEG.size), np.float32))
     assert decoder(np.zeros((1, 2, CENTRES_DEG.size), np.float32))[2].shape == (1, 2)
+    for empty in ([], ()):   # an empty calibration is not "no calibration"
+        with pytest.raises(ValueError, match="pair per angle"):
+            _decode.MappedDecoder(CENTRES_DEG, None, empty)(
+                np.zeros((1, 3, CENTRES_DEG.size), np.float32))
+        with pytest.raises(ValueError, match="pair per angle"):
+            _decode.decode_mapped(np.zeros((1, 3, CENTRES_DEG.size), np.float32), CENTRES_DEG,
+                                  None, empty)
+        with pytest.raises(InputError, match="pair per angle"):   # the numpy reference too
+            sdk_decode.decode_mapped_numpy(np.zeros((1, 3, CENTRES_DEG.size)), CENTRES_DEG,
+                                           None, empty)
     decoder = _decode.MappedDecoder(CENTRES_DEG)
     with pytest.raises(ValueError, match="bins but centres"):
         decoder(np.zeros((1, 3, CENTRES_DEG.size + 1), np.float32))
