@@ -76,9 +76,9 @@ def decode_calibrated(logits: np.ndarray, manifest: Manifest
     """Angles, raw std and calibrated std ``[N, 3]`` (degrees) from logits ``[N, 3, bins]``.
 
     :func:`angles_from_logits` then :func:`calibrated_std`, in one call of the compiled decode
-    when it is built (the same numbers, tested): at batch 1 the three steps as separate numpy
-    and Python calls cost 24-27 us per face warm, this one 8, and 40-60 us less in place
-    between network calls (issue 12, measured).
+    when it is built (the same numbers, tested). It prepares the manifest's tables on every
+    call; a caller decoding repeatedly with one model keeps a :class:`PoseDecoder` instead
+    (as :class:`~gldpose_sdk.estimator.PoseEstimator` does).
     """
     return _mapped_decode(manifest)(logits)
 
