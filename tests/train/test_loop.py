@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -131,3 +132,23 @@ def test_calibrate_sets_or_drops_the_expectation_map_then_fits_the_std(tiny_mode
     assert read_manifest(model).expectation_map == manifest.expectation_map
     assert gldpose_cli.main([*base, "--expectation-map", "none"]) == 0
     assert read_manifest(model).expectation_map is None
+
+
+@pytest.mark.parametrize("mode, want", [("off", torch.float32), ("bf16", torch.bfloat16),
+                                        ("auto", torch.float32)])   # auto: bf16 on CUDA only
+def test_autocast_sets_the_training_forward_precision_on_the_cpu(tiny_300wlp, tmp_path, mode,
+                                                                 want):
+    from gldpose_train.loop import Trainer
+
+    cfg = TrainConfig(dataset="300wlp", data=str(tiny_300wlp), out_dir=str(tmp_path / "r"),
+                      backbone="resnet18", input_size_px=32, batch_size=4, lr=1e-3, workers=0,
+                      val_fraction=0.25, max_steps=2, epochs=1, autocast=mode)
+    trainer = Trainer(cfg)
+    seen = []
+    trainer.model.fc_yaw.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    summary = trainer.run()
+    assert summary["steps"] == 2 and seen[:2] == [want, want]
+    losses = [h["loss"] for h in summary["history"] if "loss" in h]
+    assert losses and all(map(math.isfinite, losses))
+    with pytest.raises(ValueError, match="autocast"):
+        TrainConfig(dataset="300wlp", data=".", out_dir=".", autocast="fp8")

@@ -21,7 +21,7 @@ def _dataset_names() -> list[str]:
 def _train_parser() -> argparse.ArgumentParser:
     from gldpose_sdk.manifest import RESIZE_FILTERS
     from gldpose_sdk.model import BACKBONES
-    from gldpose_train.config import KEEP_RULES, OPTIMIZERS, SCHEDULES
+    from gldpose_train.config import AUTOCAST_MODES, KEEP_RULES, OPTIMIZERS, SCHEDULES
     from gldpose_train.labels import LABEL_FORMS
     from gldpose_train.losses import LOSSES
     from gldpose_train.recipes import recipe_names
@@ -83,6 +83,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-weight", type=float, help="weight of the distillation KL")
     p.add_argument("--crop-margin", type=float, help="Hopenet margin k (eval)")
     p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument("--autocast", choices=AUTOCAST_MODES,
+                   help="bf16 forward pass: auto (on CUDA only), bf16 (also on the CPU: worth it "
+                        "with AMX for ResNets, not for MobileNets), off")
     p.add_argument("--pad-frac", type=float,
                    help="crops: black border per side, fraction of the crop")
     p.add_argument("--label-columns",

@@ -19,6 +19,7 @@ from gldpose_train.losses import LossConfig
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 KEEP_RULES = ("best", "last")          # which weights the run folder keeps
+AUTOCAST_MODES = ("auto", "bf16", "off")  # mixed precision of the training forward pass
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class TrainConfig:
     yaw_balance: float = 0.0              # resident feed: draw the main set's crops with weight
                                           # (count of their |yaw| band)^-yaw_balance (0: each once)
     channels_last: bool = False
+    autocast: str = "auto"                # auto: bf16 on CUDA only; bf16: on any device (CPUs
+                                          # with AMX or avx512_bf16); off: fp32 everywhere
     save_half: bool = False               # store the kept weights as fp16 safetensors
     keep: str = "best"                    # best: lowest validation MAE; last: the final weights
     log_every_steps: int = 20
@@ -120,6 +123,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.keep not in KEEP_RULES:
             raise ValueError(f"keep must be one of {KEEP_RULES}, got {self.keep!r}")
+        if self.autocast not in AUTOCAST_MODES:
+            raise ValueError(f"autocast must be one of {AUTOCAST_MODES}, got {self.autocast!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0 <= self.ema_decay < 1:

@@ -318,8 +318,9 @@ class Trainer:
     def _step(self, images: torch.Tensor, angles: torch.Tensor) -> dict[str, float]:
         if self.cfg.channels_last or self.cfg.resident:
             images = images.contiguous(memory_format=torch.channels_last)
-        cuda = images.device.type == "cuda"
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+        device = images.device.type
+        bf16 = self.cfg.autocast == "bf16" or (self.cfg.autocast == "auto" and device == "cuda")
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
             logits = self.net(images)
             teacher = self._teacher_probs(images) if self.teachers else None
         loss, parts = compute_loss(logits.float(), angles, self.bins, self.cfg.loss)
