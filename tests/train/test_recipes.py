@@ -197,6 +197,35 @@ def test_distillation_from_a_teacher_folder_adds_its_term(tmp_path: Path,
     assert float(distill_loss(logits, torch.softmax(torch.randn(3, 3, 66), -1))) > 0.1
 
 
+def test_each_teacher_sees_the_batch_at_its_own_input_size(tmp_path: Path,
+                                                           tiny_model_dir: Path) -> None:
+    """A 64 px teacher of a 48 px student gets the student's batch resized to 64 px, and its
+    soft labels are those of the resized batch."""
+    from gldpose_train.loop import Trainer
+
+    import torch
+    import torch.nn.functional as F
+
+    assert read_manifest(tiny_model_dir).input.size_px == 64
+    data = write_aflw_like_crops(tmp_path / "crops")
+    cfg = config_from_recipe(
+        "large", data=str(data), out_dir=str(tmp_path / "run"), mix_data="", mix_fraction=0.0,
+        batch_size=4, input_size_px=48, max_steps=1, backbone="mobilenet_v3_small",
+        distill_from=(str(tiny_model_dir),), distill_weight=0.5, log_every_steps=1)
+    trainer = Trainer(cfg)
+    assert trainer.teacher_sizes == [64]
+    seen = []
+    trainer.teachers[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
+    trainer.run()
+    assert seen and all(tuple(shape[-2:]) == (64, 64) for shape in seen)
+    batch = torch.rand(2, 3, 48, 48)
+    want = torch.softmax(trainer.teachers[0](F.interpolate(
+        batch, size=(64, 64), mode="bilinear", align_corners=False)).float(), -1)
+    assert torch.allclose(trainer._teacher_probs(batch), want, atol=1e-6)
+    assert not torch.allclose(trainer._teacher_probs(batch),
+                              torch.softmax(trainer.teachers[0](batch).float(), -1), atol=1e-3)
+
+
 def test_a_built_in_teacher_is_named_and_a_teacher_with_other_bins_is_refused(
         tmp_path: Path) -> None:
     """``distill_from`` takes a built-in model's name (the default recipe's teacher is one), and

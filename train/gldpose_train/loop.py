@@ -244,6 +244,7 @@ class Trainer:
         self.swa = (torch.optim.swa_utils.AveragedModel(self.model).eval()
                     if cfg.swa_epochs else None)
         self.teachers, self.teacher_notes = [], []
+        self.teacher_sizes: list[int] = []
         for name in cfg.distill_from if cfg.distill_weight else ():   # weight 0: no teacher
             self._add_teacher(name)
         self.net: torch.nn.Module = self.model
@@ -344,17 +345,28 @@ class Trainer:
         if manifest.bins != self.bins:
             raise TrainError(f"teacher {name}: its bins {manifest.bins} differ from the "
                              f"student's {self.bins}")
-        if (manifest.input.size_px, manifest.crop) != (self.cfg.input_size_px, self.crop):
-            _LOG.warning("teacher %s was trained on %d px crops (%s); it sees the student's "
-                         "%d px batches", name, manifest.input.size_px, manifest.crop,
-                         self.cfg.input_size_px)
+        if manifest.crop != self.crop:
+            _LOG.warning("teacher %s was trained on other crops (%s); it sees the student's "
+                         "(%s)", name, manifest.crop, self.crop)
+        if manifest.input.size_px != self.cfg.input_size_px:
+            _LOG.info("teacher %s sees the student's %d px batches resized to its own %d px",
+                      name, self.cfg.input_size_px, manifest.input.size_px)
         digest = manifest.find("safetensors").files[0].sha256
         self.teachers.append(model.eval())
+        self.teacher_sizes.append(manifest.input.size_px)
         self.teacher_notes.append(f"{name} (weights sha256 {digest[:16]})")
 
     @torch.no_grad()
     def _teacher_probs(self, images: torch.Tensor) -> torch.Tensor:
-        probs = [torch.softmax(t(images).float(), dim=-1) for t in self.teachers]
+        """The teachers' mean distribution; each sees the batch at its own input size (bilinear,
+        antialiased when shrinking), as a network trained at that size expects."""
+        probs = []
+        for teacher, size in zip(self.teachers, self.teacher_sizes):
+            seen = images
+            if size != images.shape[-1]:
+                seen = F.interpolate(images, size=(size, size), mode="bilinear",
+                                     align_corners=False, antialias=size < images.shape[-1])
+            probs.append(torch.softmax(teacher(seen).float(), dim=-1))
         return torch.stack(probs).mean(0)
 
     @torch.no_grad()
