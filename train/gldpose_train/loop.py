@@ -238,6 +238,9 @@ class Trainer:
         self.feed, self.val_set, self.crop = build_feed(cfg, self.bins, self.dist.rank,
                                                         self.dist.world, self.dist.device)
         self.model = _make_model(cfg, self.bins).to(self.dist.device)
+        # the training forward (teachers' passes included) in bf16: auto = on CUDA only
+        self.bf16 = cfg.autocast == "bf16" or (cfg.autocast == "auto"
+                                               and torch.device(self.dist.device).type == "cuda")
         if cfg.channels_last or cfg.resident:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.model).eval() if cfg.ema_decay else None
@@ -319,9 +322,7 @@ class Trainer:
     def _step(self, images: torch.Tensor, angles: torch.Tensor) -> dict[str, float]:
         if self.cfg.channels_last or self.cfg.resident:
             images = images.contiguous(memory_format=torch.channels_last)
-        device = images.device.type
-        bf16 = self.cfg.autocast == "bf16" or (self.cfg.autocast == "auto" and device == "cuda")
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.net(images)
             teacher = self._teacher_probs(images) if self.teachers else None
         loss, parts = compute_loss(logits.float(), angles, self.bins, self.cfg.loss)
