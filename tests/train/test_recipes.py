@@ -72,6 +72,20 @@ def test_built_in_recipes_are_valid_configs(tmp_path: Path) -> None:
     assert round2.resident_augment.rotate_deg == large.resident_augment.rotate_deg == 20.0
     paper = config_from_recipe("paper", data="d", out_dir="o")
     assert (paper.lr, paper.loss.alpha, paper.optimizer) == (1e-6, 0.01, "adam")
+    # the default's ResNet50 teacher: the large recipe on resnet50 at 128 px in bf16, 8 epochs
+    resnet50 = config_from_recipe("resnet50", data="d", out_dir="o")
+    assert differs(resnet50) == {"backbone", "input_size_px", "autocast", "epochs",
+                                 "warmup_epochs", "checkpoint_every_steps", "recipe"}
+    assert (resnet50.backbone, resnet50.input_size_px, resnet50.autocast) == (
+        "resnet50", 128, "bf16")
+    # the fine-tune that made session 20's default: the default recipe, short and gentle
+    finetune = config_from_recipe("finetune", data="d", out_dir="o")
+    assert {f for f in TrainConfig.__dataclass_fields__
+            if getattr(finetune, f) != getattr(default, f)} == {
+        "epochs", "lr", "warmup_epochs", "ema_decay", "checkpoint_every_steps", "recipe"}
+    assert (finetune.epochs, finetune.lr, finetune.warmup_epochs, finetune.ema_decay) == (
+        4, 3e-4, 0.2, 0.995)
+    assert finetune.lr < default.lr and finetune.keep == "last"
 
 
 def test_overrides_merge_nested_fields_and_unknown_recipes_fail() -> None:
@@ -109,6 +123,41 @@ def test_default_recipe_trains_a_few_steps_and_records_itself(tmp_path: Path) ->
     # resume continues at the same batch: 2 more steps reach step 5
     assert gldpose_cli.main([*common, "--max-steps", "5", "--resume"]) == 0
     assert json.loads((out / "history.json").read_text())["steps"] == 5
+
+
+@pytest.mark.slow
+def test_finetune_recipe_continues_from_the_given_model_taught_by_the_given_teachers(
+        tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """`gldpose train --recipe finetune --init-from RUN --distill-from ...` (how session 20's
+    default was made): the run starts from RUN's weights, not from a fresh network, its teachers
+    are the ones named, and a network of another architecture is refused as a start."""
+    import torch
+    from gldpose_sdk.model import PoseNet, load_model
+
+    data = write_aflw_like_crops(tmp_path / "crops")
+    out = tmp_path / "ft"
+    args = ["train", "--recipe", "finetune", "--data", str(data), "--out", str(out),
+            "--init-from", str(tiny_model_dir), "--distill-from", str(tiny_model_dir),
+            "--backbone", "resnet18", "--input-size", "64", "--mix-data", "",
+            "--batch-size", "4", "--workers", "1", "--max-steps", "2"]
+    assert gldpose_cli.main(args) == 0
+    manifest = read_manifest(out)
+    assert manifest.training.recipe == "finetune"
+    assert f"distilled from {tiny_model_dir} " in manifest.training.notes
+    assert "distilled from large " not in manifest.training.notes
+    start, tuned = load_model(tiny_model_dir)[0].state_dict(), load_model(out)[0].state_dict()
+    torch.manual_seed(123)
+    fresh = PoseNet("resnet18").state_dict()
+    key = "layer1.0.conv1.weight"
+
+    def gap(a: dict, b: dict) -> float:
+        return float((a[key].float() - b[key].float()).norm() / b[key].float().norm())
+
+    assert gap(tuned, start) < 0.05 < gap(fresh, start)   # two gentle steps from the start
+    other = [a if a != "resnet18" else "mobilenet_v3_small" for a in args]
+    other[other.index(str(out))] = str(tmp_path / "other")
+    assert gldpose_cli.main(other) == 2
+    assert "is a resnet18, not a mobilenet_v3_small" in capsys.readouterr().err
 
 
 def test_a_zero_mix_fraction_renders_nothing(tmp_path: Path) -> None:
